@@ -1,0 +1,1 @@
+//! Embedded Spin test host.

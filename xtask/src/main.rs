@@ -1,0 +1,2 @@
+//! `cargo xtask <command>`: placeholder until the componentize step lands.
+fn main() {}
