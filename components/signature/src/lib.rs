@@ -1,0 +1,1 @@
+//! Twilio request validation (work in progress).
