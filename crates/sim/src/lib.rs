@@ -1,0 +1,1 @@
+//! Simulator of DATEV and Twilio (work in progress).
