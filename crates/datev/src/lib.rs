@@ -1,0 +1,1 @@
+//! DATEV online API client (skeleton).
