@@ -716,13 +716,22 @@ impl<'a> DatevApi<'a> {
         params: Option<&DxsoJobParams>,
     ) -> Result<DxsoJobCreated, ApiError> {
         const OP: Operation = Operation::CreateDxsoJob;
+        // Field order as in the spec's `DXSoJobCreationInfo`.
+        #[derive(Serialize)]
+        struct CreationInfo {
+            import_type: DxsoImportType,
+            accounting_month: String,
+        }
         let body = match params {
-            None => "{}".to_owned(),
-            Some(p) => serde_json::json!({
-                "import_type": p.import_type,
-                "accounting_month": p.accounting_month.to_string(),
+            None => b"{}".to_vec(),
+            Some(p) => serde_json::to_vec(&CreationInfo {
+                import_type: p.import_type,
+                accounting_month: p.accounting_month.to_string(),
             })
-            .to_string(),
+            .map_err(|e| ApiError::InvalidRequest {
+                operation: OP,
+                source: InvalidInput::new("dxso_job_params", e.to_string()),
+            })?,
         };
         let req = self
             .request(

@@ -16,6 +16,8 @@
 //! Facts and their sources: `shared/reference/datev.md` §3–§7 and the OpenAPI files in
 //! `shared/reference/samples/openapi/`.
 
+#![warn(missing_docs)]
+
 mod api;
 mod auth;
 pub mod backoff;
