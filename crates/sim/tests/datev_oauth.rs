@@ -35,7 +35,10 @@ fn authorize_redirects_with_code_and_state() {
     assert_eq!(resp.status, 302);
     assert_eq!(resp.header_value("cache-control"), Some("no-store"));
     let location = resp.header_value("location").unwrap();
-    assert!(location.starts_with(&format!("{REDIRECT}?code=")), "{location}");
+    assert!(
+        location.starts_with(&format!("{REDIRECT}?code=")),
+        "{location}"
+    );
     let q = location_query(location);
     assert_eq!(param(&q, "state"), Some(STATE));
     assert_eq!(param(&q, "code").unwrap().len(), 43);
@@ -45,10 +48,26 @@ fn authorize_redirects_with_code_and_state() {
 fn authorize_errors_redirect_with_error_and_state() {
     let w = world();
     for (over, error, description) in [
-        (vec![("code_challenge", "")], "invalid_request", "code_challenge missing"),
-        (vec![("code_challenge_method", "plain")], "invalid_request", "code_challenge_method must be S256"),
-        (vec![("state", "short")], "invalid_request", "state too short"),
-        (vec![("response_type", "token")], "unsupported_response_type", "response_type must be code"),
+        (
+            vec![("code_challenge", "")],
+            "invalid_request",
+            "code_challenge missing",
+        ),
+        (
+            vec![("code_challenge_method", "plain")],
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ),
+        (
+            vec![("state", "short")],
+            "invalid_request",
+            "state too short",
+        ),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+            "response_type must be code",
+        ),
         (vec![("scope", "")], "invalid_scope", "scope missing"),
     ] {
         let resp = authorize(&w, &with(&over));
@@ -67,7 +86,10 @@ fn authorize_refuses_to_redirect_to_unknown_clients_or_uris() {
     let w = world_with(cfg);
     let resp = authorize(&w, &with(&[("client_id", "someone-else")]));
     assert_eq!(resp.status, 400);
-    assert_eq!(resp.header_value("content-type"), Some("text/html;charset=utf-8"));
+    assert_eq!(
+        resp.header_value("content-type"),
+        Some("text/html;charset=utf-8")
+    );
     assert!(text(&resp).contains("<h1>invalid_client</h1>"));
     assert_eq!(resp.header_value("location"), None);
     let resp = authorize(&w, &with(&[("redirect_uri", "https://evil.example/cb")]));
@@ -96,11 +118,24 @@ fn code_exchange_returns_tokens() {
         ("code_verifier", VERIFIER),
     ]));
     assert_eq!(resp.status, 200);
-    assert_eq!(resp.header_value("content-type"), Some("application/json;charset=UTF-8"));
+    assert_eq!(
+        resp.header_value("content-type"),
+        Some("application/json;charset=UTF-8")
+    );
     assert_eq!(resp.header_value("cache-control"), Some("no-store"));
     assert_eq!(resp.header_value("pragma"), Some("no-cache"));
     let body = body_json(&resp);
-    assert_eq!(keys(&body), ["access_token", "expires_in", "id_token", "refresh_token", "scope", "token_type"]);
+    assert_eq!(
+        keys(&body),
+        [
+            "access_token",
+            "expires_in",
+            "id_token",
+            "refresh_token",
+            "scope",
+            "token_type"
+        ]
+    );
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     assert_eq!(body["scope"], "openid datev:accounting:extf-files-import");
@@ -129,15 +164,33 @@ fn wrong_verifier_reused_code_and_wrong_redirect_are_invalid_grant() {
             ("code_verifier", verifier),
         ]))
     };
-    oauth_error(&exchange(&code, REDIRECT, "wrong-verifier-wrong-verifier-wrong-verifier"), 400, "invalid_grant");
-    oauth_error(&exchange(&code, "https://ml-connector.example/other", VERIFIER), 400, "invalid_grant");
+    oauth_error(
+        &exchange(
+            &code,
+            REDIRECT,
+            "wrong-verifier-wrong-verifier-wrong-verifier",
+        ),
+        400,
+        "invalid_grant",
+    );
+    oauth_error(
+        &exchange(&code, "https://ml-connector.example/other", VERIFIER),
+        400,
+        "invalid_grant",
+    );
     // The failed attempts did not consume the code.
     let first = exchange(&code, REDIRECT, VERIFIER);
     assert_eq!(first.status, 200);
-    let access = body_json(&first)["access_token"].as_str().unwrap().to_owned();
+    let access = body_json(&first)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let reused = exchange(&code, REDIRECT, VERIFIER);
     oauth_error(&reused, 400, "invalid_grant");
-    assert_eq!(body_json(&reused)["error_description"], "Authorization code already used");
+    assert_eq!(
+        body_json(&reused)["error_description"],
+        "Authorization code already used"
+    );
     // Reuse revoked what the code had produced (RFC 6749 §4.1.2).
     let api = w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), &access));
     assert_eq!(api.status, 401);
@@ -147,7 +200,11 @@ fn wrong_verifier_reused_code_and_wrong_redirect_are_invalid_grant() {
 fn missing_verifier_unknown_and_expired_codes() {
     let w = world();
     let code = w.authorize_code(SCOPES);
-    let resp = w.send(token_request(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]));
+    let resp = w.send(token_request(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+    ]));
     oauth_error(&resp, 400, "invalid_grant");
     let resp = w.send(token_request(&[
         ("grant_type", "authorization_code"),
@@ -164,7 +221,10 @@ fn missing_verifier_unknown_and_expired_codes() {
         ("code_verifier", VERIFIER),
     ]));
     oauth_error(&resp, 400, "invalid_grant");
-    assert_eq!(body_json(&resp)["error_description"], "Authorization code expired");
+    assert_eq!(
+        body_json(&resp)["error_description"],
+        "Authorization code expired"
+    );
 }
 
 #[test]
@@ -183,20 +243,31 @@ fn client_authentication_styles() {
         .body(form_body(&pairs));
     let resp = w.send(req.clone());
     oauth_error(&resp, 401, "invalid_client");
-    assert_eq!(resp.header_value("www-authenticate"), Some("Basic realm=\"DATEV\""));
+    assert_eq!(
+        resp.header_value("www-authenticate"),
+        Some("Basic realm=\"DATEV\"")
+    );
     // Credentials in the body: DATEV wants Basic (datev.md §5.2, S14).
     let mut body_pairs = pairs.to_vec();
-    body_pairs.extend([("client_id", "ml-connector-sim"), ("client_secret", "sim-client-secret")]);
+    body_pairs.extend([
+        ("client_id", "ml-connector-sim"),
+        ("client_secret", "sim-client-secret"),
+    ]);
     let post = HttpRequest::new(Method::Post, TOKEN)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(form_body(&body_pairs));
     oauth_error(&w.send(post.clone()), 401, "invalid_client");
     // Wrong secret.
-    let wrong = req.clone().header("Authorization", basic("ml-connector-sim", "nope"));
+    let wrong = req
+        .clone()
+        .header("Authorization", basic("ml-connector-sim", "nope"));
     oauth_error(&w.send(wrong), 401, "invalid_client");
     // Not a form.
     let json_req = HttpRequest::new(Method::Post, TOKEN)
-        .header("Authorization", basic("ml-connector-sim", "sim-client-secret"))
+        .header(
+            "Authorization",
+            basic("ml-connector-sim", "sim-client-secret"),
+        )
         .header("Content-Type", "application/json")
         .body(json!({"grant_type": "authorization_code"}).to_string());
     oauth_error(&w.send(json_req), 400, "invalid_request");
@@ -211,7 +282,10 @@ fn client_authentication_styles() {
         ("redirect_uri", REDIRECT),
         ("code_verifier", VERIFIER),
     ];
-    pairs2.extend([("client_id", "ml-connector-sim"), ("client_secret", "sim-client-secret")]);
+    pairs2.extend([
+        ("client_id", "ml-connector-sim"),
+        ("client_secret", "sim-client-secret"),
+    ]);
     let post2 = HttpRequest::new(Method::Post, TOKEN)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(form_body(&pairs2));
@@ -221,8 +295,16 @@ fn client_authentication_styles() {
 #[test]
 fn unsupported_grant_types() {
     let w = world();
-    oauth_error(&w.send(token_request(&[("grant_type", "client_credentials")])), 400, "unsupported_grant_type");
-    oauth_error(&w.send(token_request(&[("code", "x")])), 400, "invalid_request");
+    oauth_error(
+        &w.send(token_request(&[("grant_type", "client_credentials")])),
+        400,
+        "unsupported_grant_type",
+    );
+    oauth_error(
+        &w.send(token_request(&[("code", "x")])),
+        400,
+        "invalid_request",
+    );
 }
 
 #[test]
@@ -233,22 +315,63 @@ fn refresh_rotates_and_used_refresh_tokens_are_dead() {
     let a1 = first["access_token"].as_str().unwrap().to_owned();
     // Access tokens live 900 s of simulated time.
     w.advance(899_000);
-    assert_eq!(w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), &a1)).status, 200);
+    assert_eq!(
+        w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), &a1))
+            .status,
+        200
+    );
     w.advance(1_000);
     let expired = w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), &a1));
     assert_eq!(expired.status, 401);
-    let refreshed = w.send(token_request(&[("grant_type", "refresh_token"), ("refresh_token", &r1)]));
+    let refreshed = w.send(token_request(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &r1),
+    ]));
     assert_eq!(refreshed.status, 200);
     let second = body_json(&refreshed);
-    assert_eq!(keys(&second), ["access_token", "expires_in", "refresh_token", "scope", "token_type"]);
+    assert_eq!(
+        keys(&second),
+        [
+            "access_token",
+            "expires_in",
+            "refresh_token",
+            "scope",
+            "token_type"
+        ]
+    );
     let r2 = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(r1, r2);
     // The used refresh token is dead; the new one works once.
-    oauth_error(&w.send(token_request(&[("grant_type", "refresh_token"), ("refresh_token", &r1)])), 400, "invalid_grant");
+    oauth_error(
+        &w.send(token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r1),
+        ])),
+        400,
+        "invalid_grant",
+    );
     let a2 = second["access_token"].as_str().unwrap();
-    assert_eq!(w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), a2)).status, 200);
-    assert_eq!(w.send(token_request(&[("grant_type", "refresh_token"), ("refresh_token", &r2)])).status, 200);
-    oauth_error(&w.send(token_request(&[("grant_type", "refresh_token"), ("refresh_token", &r2)])), 400, "invalid_grant");
+    assert_eq!(
+        w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), a2))
+            .status,
+        200
+    );
+    assert_eq!(
+        w.send(token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r2)
+        ]))
+        .status,
+        200
+    );
+    oauth_error(
+        &w.send(token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r2),
+        ])),
+        400,
+        "invalid_grant",
+    );
 }
 
 #[test]
@@ -258,8 +381,22 @@ fn refresh_token_lifetime_depends_on_offline_access() {
     let long = w.login(SCOPES);
     w.advance(11 * 3600 * 1000);
     let r = |t: &serde_json::Value| t["refresh_token"].as_str().unwrap().to_owned();
-    oauth_error(&w.send(token_request(&[("grant_type", "refresh_token"), ("refresh_token", &r(&short))])), 400, "invalid_grant");
-    assert_eq!(w.send(token_request(&[("grant_type", "refresh_token"), ("refresh_token", &r(&long))])).status, 200);
+    oauth_error(
+        &w.send(token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r(&short)),
+        ])),
+        400,
+        "invalid_grant",
+    );
+    assert_eq!(
+        w.send(token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r(&long))
+        ]))
+        .status,
+        200
+    );
 }
 
 #[test]
@@ -269,14 +406,31 @@ fn revocation_ends_the_grant() {
     let refresh = t["refresh_token"].as_str().unwrap();
     let access = t["access_token"].as_str().unwrap();
     let req = HttpRequest::new(Method::Post, REVOKE)
-        .header("Authorization", basic("ml-connector-sim", "sim-client-secret"))
+        .header(
+            "Authorization",
+            basic("ml-connector-sim", "sim-client-secret"),
+        )
         .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form_body(&[("token", refresh), ("token_type_hint", "refresh_token")]));
+        .body(form_body(&[
+            ("token", refresh),
+            ("token_type_hint", "refresh_token"),
+        ]));
     let resp = w.send(req);
     assert_eq!(resp.status, 200);
     assert!(resp.body.is_empty());
-    assert_eq!(w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), access)).status, 401);
-    oauth_error(&w.send(token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])), 400, "invalid_grant");
+    assert_eq!(
+        w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), access))
+            .status,
+        401
+    );
+    oauth_error(
+        &w.send(token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+        ])),
+        400,
+        "invalid_grant",
+    );
 }
 
 #[test]
@@ -285,16 +439,28 @@ fn user_revocation_through_the_control_surface() {
     let t = w.login(SCOPES);
     assert_eq!(w.sim.revoke_datev_grants().unwrap(), 1);
     let access = t["access_token"].as_str().unwrap();
-    assert_eq!(w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), access)).status, 401);
+    assert_eq!(
+        w.send(datev(Method::Get, &format!("{CLIENTS}/clients"), access))
+            .status,
+        401
+    );
 }
 
 #[test]
 fn sandbox_paths_reach_the_same_endpoints() {
     let w = world();
-    let url = authorize_url(GOOD).replace(AUTHORIZE, "http://127.0.0.1:3000/sandbox/datev/login/openidsandbox/authorize");
+    let url = authorize_url(GOOD).replace(
+        AUTHORIZE,
+        "http://127.0.0.1:3000/sandbox/datev/login/openidsandbox/authorize",
+    );
     let resp = w.send(HttpRequest::new(Method::Get, url));
     assert_eq!(resp.status, 302);
-    let code = param(&location_query(resp.header_value("location").unwrap()), "code").unwrap().to_owned();
+    let code = param(
+        &location_query(resp.header_value("location").unwrap()),
+        "code",
+    )
+    .unwrap()
+    .to_owned();
     let mut req = token_request(&[
         ("grant_type", "authorization_code"),
         ("code", &code),
@@ -317,7 +483,11 @@ fn calls_are_recorded_without_secrets() {
     assert_eq!(records[1].path, "/token");
     assert_eq!(records[1].principal, "client:ml-connector-sim");
     let dump = format!("{:?}", w.sim.snapshot().unwrap());
-    for secret in [t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap(), "sim-client-secret"] {
+    for secret in [
+        t["access_token"].as_str().unwrap(),
+        t["refresh_token"].as_str().unwrap(),
+        "sim-client-secret",
+    ] {
         assert!(!dump.contains(secret), "state contains a secret");
     }
 }

@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 use connector::{HttpRequest, HttpResponse, Method};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sim::{CallbackKind, PhoneKind, SimConfig};
 
 const TO: &str = "+4917612345678";
@@ -17,7 +17,10 @@ fn twilio_error(resp: &HttpResponse, status: u16, code: u32) -> Value {
     assert_eq!(keys(&body), ["code", "message", "more_info", "status"]);
     assert_eq!(body["code"], code);
     assert_eq!(body["status"], status);
-    assert_eq!(body["more_info"], format!("https://www.twilio.com/docs/errors/{code}"));
+    assert_eq!(
+        body["more_info"],
+        format!("https://www.twilio.com/docs/errors/{code}")
+    );
     body
 }
 
@@ -44,13 +47,26 @@ fn basic_auth_with_api_key_or_account_token() {
     let resp = w.send(bad.clone());
     let body = twilio_error(&resp, 401, 20003);
     assert_eq!(body["message"], "Authenticate");
-    assert_eq!(resp.header_value("www-authenticate"), Some("Basic realm=\"Twilio API\""));
-    twilio_error(&w.send(bad.header("Authorization", basic(KEY_SID, "wrong"))), 401, 20003);
+    assert_eq!(
+        resp.header_value("www-authenticate"),
+        Some("Basic realm=\"Twilio API\"")
+    );
+    twilio_error(
+        &w.send(bad.header("Authorization", basic(KEY_SID, "wrong"))),
+        401,
+        20003,
+    );
     // A key cannot act on another account's path.
     let mut other = req;
-    other.url = other.url.replace(ACCOUNT, "AC11111111111111111111111111111111");
+    other.url = other
+        .url
+        .replace(ACCOUNT, "AC11111111111111111111111111111111");
     other.headers.retain(|(n, _)| n != "Authorization");
-    twilio_error(&w.send(other.header("Authorization", basic(KEY_SID, KEY_SECRET))), 401, 20003);
+    twilio_error(
+        &w.send(other.header("Authorization", basic(KEY_SID, KEY_SECRET))),
+        401,
+        20003,
+    );
     let records = w.sim.records().unwrap();
     assert_eq!(records[0].principal, format!("key:{KEY_SID}"));
     assert_eq!(records[1].principal, format!("account:{ACCOUNT}"));
@@ -89,7 +105,10 @@ fn message_create_returns_the_resource() {
             "uri": format!("/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"),
         })
     );
-    let fetched = w.send(twilio_get(&format!("https://api.twilio.com{}", m["uri"].as_str().unwrap())));
+    let fetched = w.send(twilio_get(&format!(
+        "https://api.twilio.com{}",
+        m["uri"].as_str().unwrap()
+    )));
     assert_eq!(body_json(&fetched)["sid"], sid);
 }
 
@@ -98,25 +117,74 @@ fn message_validation_errors() {
     let w = world();
     let cases: &[(&[(&str, &str)], u32)] = &[
         (&[("From", FROM), ("Body", "x")], 21604),
-        (&[("To", "017612345678"), ("From", FROM), ("Body", "x")], 21211),
-        (&[("To", "+49 176 1234"), ("From", FROM), ("Body", "x")], 21211),
+        (
+            &[("To", "017612345678"), ("From", FROM), ("Body", "x")],
+            21211,
+        ),
+        (
+            &[("To", "+49 176 1234"), ("From", FROM), ("Body", "x")],
+            21211,
+        ),
         (&[("To", TO), ("Body", "x")], 21603),
         (&[("To", TO), ("From", FROM)], 21602),
-        (&[("To", TO), ("From", FROM), ("Body", "x"), ("StatusCallback", "https://bad_host.example/cb")], 21609),
+        (
+            &[
+                ("To", TO),
+                ("From", FROM),
+                ("Body", "x"),
+                ("StatusCallback", "https://bad_host.example/cb"),
+            ],
+            21609,
+        ),
     ];
     for (pairs, code) in cases {
         twilio_error(&w.send(twilio_post(&messages_url(), pairs)), 400, *code);
     }
     let long = "a".repeat(1601);
-    twilio_error(&w.send(twilio_post(&messages_url(), &[("To", TO), ("From", FROM), ("Body", &long)])), 400, 21617);
-    let body = twilio_error(&w.send(twilio_post(&messages_url(), &[("To", "12345"), ("From", FROM), ("Body", "x")])), 400, 21211);
-    assert_eq!(body["message"], "The 'To' number 12345 is not a valid phone number.");
+    twilio_error(
+        &w.send(twilio_post(
+            &messages_url(),
+            &[("To", TO), ("From", FROM), ("Body", &long)],
+        )),
+        400,
+        21617,
+    );
+    let body = twilio_error(
+        &w.send(twilio_post(
+            &messages_url(),
+            &[("To", "12345"), ("From", FROM), ("Body", "x")],
+        )),
+        400,
+        21211,
+    );
+    assert_eq!(
+        body["message"],
+        "The 'To' number 12345 is not a valid phone number."
+    );
     // Owned numbers enforce From.
     let mut cfg = SimConfig::default();
     cfg.twilio.phone_numbers = vec![FROM.into()];
     let w2 = world_with(cfg);
-    twilio_error(&w2.send(twilio_post(&messages_url(), &[("To", TO), ("From", "+15005550007"), ("Body", "x")])), 400, 21606);
-    assert_eq!(w2.send(twilio_post(&messages_url(), &[("To", TO), ("MessagingServiceSid", "MG00000000000000000000000000000000"), ("Body", "x")])).status, 201);
+    twilio_error(
+        &w2.send(twilio_post(
+            &messages_url(),
+            &[("To", TO), ("From", "+15005550007"), ("Body", "x")],
+        )),
+        400,
+        21606,
+    );
+    assert_eq!(
+        w2.send(twilio_post(
+            &messages_url(),
+            &[
+                ("To", TO),
+                ("MessagingServiceSid", "MG00000000000000000000000000000000"),
+                ("Body", "x")
+            ]
+        ))
+        .status,
+        201
+    );
 }
 
 #[test]
@@ -138,7 +206,10 @@ fn json_bodies_are_ignored_as_twilio_does() {
 #[test]
 fn message_status_progression_and_signed_callbacks() {
     let w = world();
-    let sid = body_json(&send_sms(&w, &[("StatusCallback", HOOK)]))["sid"].as_str().unwrap().to_owned();
+    let sid = body_json(&send_sms(&w, &[("StatusCallback", HOOK)]))["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     w.advance(100);
     assert!(w.sim.tick().unwrap().len() == 1);
     w.advance(900);
@@ -150,29 +221,56 @@ fn message_status_progression_and_signed_callbacks() {
     assert_eq!(deliveries[0].status, "delivered");
     assert_eq!(deliveries[0].response_status, Some(204));
     let hooks = w.hooks.requests();
-    let statuses: Vec<String> = hooks.iter().map(|r| param(&form_of(r), "MessageStatus").unwrap().to_owned()).collect();
+    let statuses: Vec<String> = hooks
+        .iter()
+        .map(|r| param(&form_of(r), "MessageStatus").unwrap().to_owned())
+        .collect();
     assert_eq!(statuses, ["sending", "sent", "delivered"]);
     let last = &hooks[2];
     assert_eq!(last.method, Method::Post);
     assert_eq!(last.url, HOOK);
-    assert_eq!(last.header_value("content-type"), Some("application/x-www-form-urlencoded"));
+    assert_eq!(
+        last.header_value("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
     assert_eq!(last.header_value("user-agent"), Some("TwilioProxy/1.1"));
     assert!(last.header_value("i-twilio-idempotency-token").is_some());
     let params = form_of(last);
     let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(names, ["AccountSid", "ApiVersion", "From", "MessageSid", "MessageStatus", "SmsSid", "SmsStatus", "To", "RawDlrDoneDate"]);
+    assert_eq!(
+        names,
+        [
+            "AccountSid",
+            "ApiVersion",
+            "From",
+            "MessageSid",
+            "MessageStatus",
+            "SmsSid",
+            "SmsStatus",
+            "To",
+            "RawDlrDoneDate"
+        ]
+    );
     assert_eq!(param(&params, "MessageSid"), Some(sid.as_str()));
     assert_eq!(param(&params, "RawDlrDoneDate"), Some("2403011000"));
     let sig = last.header_value("x-twilio-signature").unwrap();
     assert_eq!(sig, sim::sign(AUTH_TOKEN, HOOK, &params));
-    assert_eq!(signature::validate_form(AUTH_TOKEN, HOOK, &params, sig), Ok(()));
+    assert_eq!(
+        signature::validate_form(AUTH_TOKEN, HOOK, &params, sig),
+        Ok(())
+    );
     // The resource moved on too, and the phone got it.
-    let m = body_json(&w.send(twilio_get(&format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"))));
+    let m = body_json(&w.send(twilio_get(&format!(
+        "https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"
+    ))));
     assert_eq!(m["status"], "delivered");
     assert_eq!(m["date_sent"], "Fri, 01 Mar 2024 10:00:01 +0000");
     let log = w.sim.phone_log().unwrap();
     assert_eq!(log.len(), 1);
-    assert_eq!((log[0].kind, log[0].to.as_str(), log[0].text.as_str()), (PhoneKind::Sms, TO, "Stapel 42 gebucht."));
+    assert_eq!(
+        (log[0].kind, log[0].to.as_str(), log[0].text.as_str()),
+        (PhoneKind::Sms, TO, "Stapel 42 gebucht.")
+    );
 }
 
 #[test]
@@ -187,7 +285,14 @@ fn signer_matches_twilios_published_example() {
     .iter()
     .map(|(k, v)| ((*k).into(), (*v).into()))
     .collect();
-    assert_eq!(sim::sign("12345", "https://example.com/myapp.php?foo=1&bar=2", &params), "L/OH5YylLD5NRKLltdqwSvS0BnU=");
+    assert_eq!(
+        sim::sign(
+            "12345",
+            "https://example.com/myapp.php?foo=1&bar=2",
+            &params
+        ),
+        "L/OH5YylLD5NRKLltdqwSvS0BnU="
+    );
 }
 
 #[test]
@@ -195,16 +300,27 @@ fn messaging_service_starts_accepted_with_zero_segments() {
     let w = world();
     let resp = w.send(twilio_post(
         &messages_url(),
-        &[("To", TO), ("MessagingServiceSid", "MG00000000000000000000000000000000"), ("Body", "x"), ("StatusCallback", HOOK)],
+        &[
+            ("To", TO),
+            ("MessagingServiceSid", "MG00000000000000000000000000000000"),
+            ("Body", "x"),
+            ("StatusCallback", HOOK),
+        ],
     ));
     let m = body_json(&resp);
-    assert_eq!((m["status"].as_str(), m["num_segments"].as_str()), (Some("accepted"), Some("0")));
+    assert_eq!(
+        (m["status"].as_str(), m["num_segments"].as_str()),
+        (Some("accepted"), Some("0"))
+    );
     w.advance(50);
     w.sim.tick().unwrap();
     let first = &w.hooks.requests()[0];
     let p = form_of(first);
     assert_eq!(param(&p, "MessageStatus"), Some("queued"));
-    assert_eq!(param(&p, "MessagingServiceSid"), Some("MG00000000000000000000000000000000"));
+    assert_eq!(
+        param(&p, "MessagingServiceSid"),
+        Some("MG00000000000000000000000000000000")
+    );
 }
 
 #[test]
@@ -223,14 +339,23 @@ fn message_list_filters_and_rejected_attempts() {
     assert_eq!(list[0]["error_code"], 21211);
     assert_eq!(all["page"], 0);
     assert_eq!(all["next_page_uri"], Value::Null);
-    let to = body_json(&w.send(twilio_get(&format!("{}?To=%2B4917612345678", messages_url()))));
+    let to = body_json(&w.send(twilio_get(&format!(
+        "{}?To=%2B4917612345678",
+        messages_url()
+    ))));
     assert_eq!(to["messages"].as_array().unwrap().len(), 1);
-    let since = body_json(&w.send(twilio_get(&format!("{}?DateSent%3E=2024-03-02", messages_url()))));
+    let since = body_json(&w.send(twilio_get(&format!(
+        "{}?DateSent%3E=2024-03-02",
+        messages_url()
+    ))));
     assert_eq!(since["messages"].as_array().unwrap().len(), 2);
     let page = body_json(&w.send(twilio_get(&format!("{}?PageSize=2", messages_url()))));
     assert_eq!(page["messages"].as_array().unwrap().len(), 2);
     let next = page["next_page_uri"].as_str().unwrap();
-    assert_eq!(next, format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json?PageSize=2&Page=1"));
+    assert_eq!(
+        next,
+        format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json?PageSize=2&Page=1")
+    );
     let second = body_json(&w.send(twilio_get(&format!("https://api.twilio.com{next}"))));
     assert_eq!(second["messages"].as_array().unwrap().len(), 1);
     assert_eq!(second["start"], 2);
@@ -239,7 +364,9 @@ fn message_list_filters_and_rejected_attempts() {
 #[test]
 fn xml_paths_and_unknown_resources() {
     let w = world();
-    let resp = w.send(twilio_get(&format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages")));
+    let resp = w.send(twilio_get(&format!(
+        "https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages"
+    )));
     assert_eq!(resp.status, 404);
     assert_eq!(resp.header_value("content-type"), Some("application/xml"));
     assert!(text(&resp).contains("<Code>20404</Code>"));
@@ -275,7 +402,10 @@ fn calls_progress_with_requested_events_and_sequence_numbers() {
     let statuses: Vec<&str> = deliveries.iter().map(|d| d.status.as_str()).collect();
     assert_eq!(statuses, ["initiated", "in-progress", "completed"]);
     let hooks = w.hooks.requests();
-    let seqs: Vec<String> = hooks.iter().map(|r| param(&form_of(r), "SequenceNumber").unwrap().to_owned()).collect();
+    let seqs: Vec<String> = hooks
+        .iter()
+        .map(|r| param(&form_of(r), "SequenceNumber").unwrap().to_owned())
+        .collect();
     assert_eq!(seqs, ["0", "1", "2"]);
     let done = form_of(&hooks[2]);
     assert_eq!(param(&done, "CallStatus"), Some("completed"));
@@ -284,12 +414,23 @@ fn calls_progress_with_requested_events_and_sequence_numbers() {
     // Delivered to the URL with its port; signed without it (voice over HTTPS, twilio.md §8.4).
     assert_eq!(hooks[2].url, hook);
     let unsigned_port = "https://ml-connector.example/twilio/status";
-    assert_eq!(hooks[2].header_value("x-twilio-signature").unwrap(), sim::sign(AUTH_TOKEN, unsigned_port, &done));
+    assert_eq!(
+        hooks[2].header_value("x-twilio-signature").unwrap(),
+        sim::sign(AUTH_TOKEN, unsigned_port, &done)
+    );
     assert_eq!(deliveries[2].kind, CallbackKind::CallStatus);
     let log = w.sim.phone_log().unwrap();
-    assert_eq!((log[0].kind, log[0].text.as_str()), (PhoneKind::Call, twiml));
-    let c = body_json(&w.send(twilio_get(&format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Calls/{sid}.json"))));
-    assert_eq!((c["status"].as_str(), c["duration"].as_str()), (Some("completed"), Some("15")));
+    assert_eq!(
+        (log[0].kind, log[0].text.as_str()),
+        (PhoneKind::Call, twiml)
+    );
+    let c = body_json(&w.send(twilio_get(&format!(
+        "https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Calls/{sid}.json"
+    ))));
+    assert_eq!(
+        (c["status"].as_str(), c["duration"].as_str()),
+        (Some("completed"), Some("15"))
+    );
     let list = body_json(&w.send(twilio_get(&format!("{}?Status=completed", calls_url()))));
     assert_eq!(list["calls"].as_array().unwrap().len(), 1);
 }
@@ -299,17 +440,43 @@ fn call_errors_and_cancel() {
     let w = world();
     let cases: &[(&[(&str, &str)], u32)] = &[
         (&[("From", FROM), ("Twiml", "<Response/>")], 21201),
-        (&[("To", "0176"), ("From", FROM), ("Twiml", "<Response/>")], 21211),
+        (
+            &[("To", "0176"), ("From", FROM), ("Twiml", "<Response/>")],
+            21211,
+        ),
         (&[("To", TO), ("Twiml", "<Response/>")], 21213),
         (&[("To", TO), ("From", FROM)], 21205),
-        (&[("To", TO), ("From", FROM), ("Twiml", "<Response/>"), ("StatusCallbackEvent", "bogus")], 21626),
+        (
+            &[
+                ("To", TO),
+                ("From", FROM),
+                ("Twiml", "<Response/>"),
+                ("StatusCallbackEvent", "bogus"),
+            ],
+            21626,
+        ),
     ];
     for (pairs, code) in cases {
         twilio_error(&w.send(twilio_post(&calls_url(), pairs)), 400, *code);
     }
     let long = format!("<Response><Say>{}</Say></Response>", "a".repeat(4000));
-    twilio_error(&w.send(twilio_post(&calls_url(), &[("To", TO), ("From", FROM), ("Twiml", &long)])), 400, 21205);
-    let c = body_json(&w.send(twilio_post(&calls_url(), &[("To", TO), ("From", FROM), ("Url", "https://x.example/twiml"), ("StatusCallback", HOOK)])));
+    twilio_error(
+        &w.send(twilio_post(
+            &calls_url(),
+            &[("To", TO), ("From", FROM), ("Twiml", &long)],
+        )),
+        400,
+        21205,
+    );
+    let c = body_json(&w.send(twilio_post(
+        &calls_url(),
+        &[
+            ("To", TO),
+            ("From", FROM),
+            ("Url", "https://x.example/twiml"),
+            ("StatusCallback", HOOK),
+        ],
+    )));
     let url = format!("https://api.twilio.com{}", c["uri"].as_str().unwrap());
     let canceled = w.send(twilio_post(&url, &[("Status", "canceled")]));
     assert_eq!(body_json(&canceled)["status"], "canceled");
@@ -319,18 +486,41 @@ fn call_errors_and_cancel() {
     let hooks = w.hooks.requests();
     assert_eq!(hooks.len(), 1);
     assert_eq!(param(&form_of(&hooks[0]), "CallStatus"), Some("canceled"));
-    twilio_error(&w.send(twilio_post(&url, &[("Status", "canceled")])), 400, 21220);
+    twilio_error(
+        &w.send(twilio_post(&url, &[("Status", "canceled")])),
+        400,
+        21220,
+    );
 }
 
 #[test]
 fn verify_start_check_and_404_after_approval() {
     let w = world();
-    let resp = w.send(twilio_post(&verify_url("Verifications"), &[("To", TO), ("Channel", "sms")]));
+    let resp = w.send(twilio_post(
+        &verify_url("Verifications"),
+        &[("To", TO), ("Channel", "sms")],
+    ));
     assert_eq!(resp.status, 201);
     let v = body_json(&resp);
     assert_eq!(
         keys(&v),
-        ["account_sid", "amount", "channel", "date_created", "date_updated", "lookup", "payee", "send_code_attempts", "service_sid", "sid", "sna", "status", "to", "url", "valid"]
+        [
+            "account_sid",
+            "amount",
+            "channel",
+            "date_created",
+            "date_updated",
+            "lookup",
+            "payee",
+            "send_code_attempts",
+            "service_sid",
+            "sid",
+            "sna",
+            "status",
+            "to",
+            "url",
+            "valid"
+        ]
     );
     assert_eq!(v["status"], "pending");
     assert_eq!(v["valid"], false);
@@ -341,34 +531,94 @@ fn verify_start_check_and_404_after_approval() {
     let log = w.sim.phone_log().unwrap();
     assert_eq!(log[0].kind, PhoneKind::VerifySms);
     let code = w.sim.verify_code(TO).unwrap().unwrap();
-    assert_eq!(log[0].text, format!("Your ml-connector verification code is: {code}"));
+    assert_eq!(
+        log[0].text,
+        format!("Your ml-connector verification code is: {code}")
+    );
     assert_eq!(code.len(), 6);
-    let wrong = w.send(twilio_post(&verify_url("VerificationCheck"), &[("To", TO), ("Code", "000000x")]));
+    let wrong = w.send(twilio_post(
+        &verify_url("VerificationCheck"),
+        &[("To", TO), ("Code", "000000x")],
+    ));
     assert_eq!(wrong.status, 200);
-    assert_eq!((body_json(&wrong)["status"].as_str(), body_json(&wrong)["valid"].as_bool()), (Some("pending"), Some(false)));
+    assert_eq!(
+        (
+            body_json(&wrong)["status"].as_str(),
+            body_json(&wrong)["valid"].as_bool()
+        ),
+        (Some("pending"), Some(false))
+    );
     let fetched = w.send(twilio_get(&verify_url(&format!("Verifications/{vsid}"))));
     assert_eq!(body_json(&fetched)["status"], "pending");
-    let ok = w.send(twilio_post(&verify_url("VerificationCheck"), &[("VerificationSid", &vsid), ("Code", &code)]));
+    let ok = w.send(twilio_post(
+        &verify_url("VerificationCheck"),
+        &[("VerificationSid", &vsid), ("Code", &code)],
+    ));
     assert_eq!(ok.status, 200);
     let ok = body_json(&ok);
-    assert_eq!(keys(&ok), ["account_sid", "amount", "channel", "date_created", "date_updated", "payee", "service_sid", "sid", "sna_attempts_error_codes", "status", "to", "valid"]);
-    assert_eq!((ok["status"].as_str(), ok["valid"].as_bool()), (Some("approved"), Some(true)));
+    assert_eq!(
+        keys(&ok),
+        [
+            "account_sid",
+            "amount",
+            "channel",
+            "date_created",
+            "date_updated",
+            "payee",
+            "service_sid",
+            "sid",
+            "sna_attempts_error_codes",
+            "status",
+            "to",
+            "valid"
+        ]
+    );
+    assert_eq!(
+        (ok["status"].as_str(), ok["valid"].as_bool()),
+        (Some("approved"), Some(true))
+    );
     // Approved verifications are gone.
-    twilio_error(&w.send(twilio_post(&verify_url("VerificationCheck"), &[("To", TO), ("Code", &code)])), 404, 20404);
-    twilio_error(&w.send(twilio_get(&verify_url(&format!("Verifications/{vsid}")))), 404, 20404);
+    twilio_error(
+        &w.send(twilio_post(
+            &verify_url("VerificationCheck"),
+            &[("To", TO), ("Code", &code)],
+        )),
+        404,
+        20404,
+    );
+    twilio_error(
+        &w.send(twilio_get(&verify_url(&format!("Verifications/{vsid}")))),
+        404,
+        20404,
+    );
 }
 
 #[test]
 fn verify_max_attempts_expiry_and_resends() {
     let w = world();
-    let start = || w.send(twilio_post(&verify_url("Verifications"), &[("To", TO), ("Channel", "sms")]));
+    let start = || {
+        w.send(twilio_post(
+            &verify_url("Verifications"),
+            &[("To", TO), ("Channel", "sms")],
+        ))
+    };
     let first = body_json(&start());
     for _ in 0..5 {
-        let r = w.send(twilio_post(&verify_url("VerificationCheck"), &[("To", TO), ("Code", "0000")]));
+        let r = w.send(twilio_post(
+            &verify_url("VerificationCheck"),
+            &[("To", TO), ("Code", "0000")],
+        ));
         assert_eq!(body_json(&r)["status"], "pending");
     }
     let code = w.sim.verify_code(TO).unwrap().unwrap();
-    twilio_error(&w.send(twilio_post(&verify_url("VerificationCheck"), &[("To", TO), ("Code", &code)])), 429, 60202);
+    twilio_error(
+        &w.send(twilio_post(
+            &verify_url("VerificationCheck"),
+            &[("To", TO), ("Code", &code)],
+        )),
+        429,
+        60202,
+    );
     // A resend in the window: same verification, same code.
     let again = body_json(&start());
     assert_eq!(again["sid"], first["sid"]);
@@ -379,7 +629,14 @@ fn verify_max_attempts_expiry_and_resends() {
     twilio_error(&start(), 429, 60203);
     // Ten minutes later it has expired: 404, and a new start is a new verification.
     w.advance(600_000);
-    twilio_error(&w.send(twilio_post(&verify_url("VerificationCheck"), &[("To", TO), ("Code", &code)])), 404, 20404);
+    twilio_error(
+        &w.send(twilio_post(
+            &verify_url("VerificationCheck"),
+            &[("To", TO), ("Code", &code)],
+        )),
+        404,
+        20404,
+    );
     let fresh = body_json(&start());
     assert_ne!(fresh["sid"], first["sid"]);
 }
@@ -387,21 +644,71 @@ fn verify_max_attempts_expiry_and_resends() {
 #[test]
 fn verify_errors_and_calls() {
     let w = world();
-    let e = twilio_error(&w.send(twilio_post(&verify_url("Verifications"), &[("To", "4917612345678"), ("Channel", "sms")])), 400, 60200);
+    let e = twilio_error(
+        &w.send(twilio_post(
+            &verify_url("Verifications"),
+            &[("To", "4917612345678"), ("Channel", "sms")],
+        )),
+        400,
+        60200,
+    );
     assert_eq!(e["message"], "Invalid parameter: To");
-    let e = twilio_error(&w.send(twilio_post(&verify_url("Verifications"), &[("To", TO), ("Channel", "pigeon")])), 400, 60200);
+    let e = twilio_error(
+        &w.send(twilio_post(
+            &verify_url("Verifications"),
+            &[("To", TO), ("Channel", "pigeon")],
+        )),
+        400,
+        60200,
+    );
     assert_eq!(e["message"], "Invalid parameter: Channel");
-    twilio_error(&w.send(twilio_post(&verify_url("VerificationCheck"), &[("Code", "1234")])), 400, 60221);
-    twilio_error(&w.send(twilio_post(&verify_url("VerificationCheck"), &[("To", TO), ("Code", "1234")])), 404, 20404);
-    let other = w.send(twilio_post("https://verify.twilio.com/v2/Services/VAffffffffffffffffffffffffffffffff/Verifications", &[("To", TO), ("Channel", "sms")]));
+    twilio_error(
+        &w.send(twilio_post(
+            &verify_url("VerificationCheck"),
+            &[("Code", "1234")],
+        )),
+        400,
+        60221,
+    );
+    twilio_error(
+        &w.send(twilio_post(
+            &verify_url("VerificationCheck"),
+            &[("To", TO), ("Code", "1234")],
+        )),
+        404,
+        20404,
+    );
+    let other = w.send(twilio_post(
+        "https://verify.twilio.com/v2/Services/VAffffffffffffffffffffffffffffffff/Verifications",
+        &[("To", TO), ("Channel", "sms")],
+    ));
     twilio_error(&other, 404, 20404);
-    let call = body_json(&w.send(twilio_post(&verify_url("Verifications"), &[("To", TO), ("Channel", "call"), ("CustomCode", "4711")])));
+    let call = body_json(&w.send(twilio_post(
+        &verify_url("Verifications"),
+        &[("To", TO), ("Channel", "call"), ("CustomCode", "4711")],
+    )));
     assert_eq!(call["channel"], "call");
     let log = w.sim.phone_log().unwrap();
-    assert_eq!((log[0].kind, log[0].text.as_str()), (PhoneKind::VerifyCall, "Your ml-connector verification code is 4 7 1 1"));
-    let canceled = w.send(twilio_post(&verify_url(&format!("Verifications/{}", call["sid"].as_str().unwrap())), &[("Status", "canceled")]));
+    assert_eq!(
+        (log[0].kind, log[0].text.as_str()),
+        (
+            PhoneKind::VerifyCall,
+            "Your ml-connector verification code is 4 7 1 1"
+        )
+    );
+    let canceled = w.send(twilio_post(
+        &verify_url(&format!("Verifications/{}", call["sid"].as_str().unwrap())),
+        &[("Status", "canceled")],
+    ));
     assert_eq!(body_json(&canceled)["status"], "canceled");
-    twilio_error(&w.send(twilio_post(&verify_url("VerificationCheck"), &[("To", TO), ("Code", "4711")])), 404, 20404);
+    twilio_error(
+        &w.send(twilio_post(
+            &verify_url("VerificationCheck"),
+            &[("To", TO), ("Code", "4711")],
+        )),
+        404,
+        20404,
+    );
     let unauth = HttpRequest::new(Method::Post, verify_url("Verifications"));
     twilio_error(&w.send(unauth), 401, 20003);
 }
@@ -417,10 +724,16 @@ fn concurrency_limit_gives_429_20429_without_effect() {
     let body = twilio_error(&limited, 429, 20429);
     assert_eq!(body["message"], "Too Many Requests");
     assert_eq!(limited.header_value("retry-after"), None);
-    let verify = w.send(twilio_post(&verify_url("Verifications"), &[("To", TO), ("Channel", "sms")]));
+    let verify = w.send(twilio_post(
+        &verify_url("Verifications"),
+        &[("To", TO), ("Channel", "sms")],
+    ));
     twilio_error(&verify, 429, 20429);
     assert_eq!(verify.header_value("retry-after"), Some("1"));
-    assert_eq!(verify.header_value("twilio-reached-rate-limit"), Some("concurrency"));
+    assert_eq!(
+        verify.header_value("twilio-reached-rate-limit"),
+        Some("concurrency")
+    );
     // Not processed: only two messages exist.
     assert_eq!(w.sim.snapshot().unwrap().twilio.messages.len(), 2);
     w.advance(250);
@@ -445,11 +758,28 @@ fn inbound_sms_reaches_the_webhook_signed() {
     assert_eq!(param(&p, "MessageSid"), Some(inbound.sid.as_str()));
     assert_eq!(param(&p, "SmsStatus"), Some("received"));
     let sig = req.header_value("x-twilio-signature").unwrap();
-    assert_eq!(signature::validate_form(AUTH_TOKEN, "https://ml-connector.example/twilio/inbound", &p, sig), Ok(()));
+    assert_eq!(
+        signature::validate_form(
+            AUTH_TOKEN,
+            "https://ml-connector.example/twilio/inbound",
+            &p,
+            sig
+        ),
+        Ok(())
+    );
     let log = w.sim.phone_log().unwrap();
-    assert_eq!((log[0].kind, log[0].from.as_str(), log[0].text.as_str()), (PhoneKind::Reply, TO, "YES 4711"));
-    assert!(matches!(w.sim.inject_inbound_sms("0176", "x"), Err(sim::SimError::Invalid { field: "from", .. })));
-    assert!(matches!(w.sim.inject_inbound_sms(TO, ""), Err(sim::SimError::Invalid { field: "body", .. })));
+    assert_eq!(
+        (log[0].kind, log[0].from.as_str(), log[0].text.as_str()),
+        (PhoneKind::Reply, TO, "YES 4711")
+    );
+    assert!(matches!(
+        w.sim.inject_inbound_sms("0176", "x"),
+        Err(sim::SimError::Invalid { field: "from", .. })
+    ));
+    assert!(matches!(
+        w.sim.inject_inbound_sms(TO, ""),
+        Err(sim::SimError::Invalid { field: "body", .. })
+    ));
 }
 
 #[test]
@@ -460,18 +790,38 @@ fn callback_retries_follow_connection_overrides() {
         sim::Answer::Status(500),
         sim::Answer::Status(500),
     ]);
-    send_sms(&w, &[("StatusCallback", "https://ml-connector.example/twilio/status#rc=2&rp=ct,5xx")]);
+    send_sms(
+        &w,
+        &[(
+            "StatusCallback",
+            "https://ml-connector.example/twilio/status#rc=2&rp=ct,5xx",
+        )],
+    );
     w.advance(100);
     let d = w.sim.tick().unwrap();
-    let outcomes: Vec<(u32, Option<u16>)> = d.iter().map(|d| (d.attempt, d.response_status)).collect();
+    let outcomes: Vec<(u32, Option<u16>)> =
+        d.iter().map(|d| (d.attempt, d.response_status)).collect();
     assert_eq!(outcomes, [(1, None), (2, Some(500)), (3, Some(500))]);
     let reqs = w.hooks.requests();
     // The fragment is neither sent nor signed, and every retry carries the same token.
-    assert!(reqs.iter().all(|r| r.url == "https://ml-connector.example/twilio/status"));
-    let tokens: Vec<_> = reqs.iter().map(|r| r.header_value("i-twilio-idempotency-token").unwrap().to_owned()).collect();
+    assert!(
+        reqs.iter()
+            .all(|r| r.url == "https://ml-connector.example/twilio/status")
+    );
+    let tokens: Vec<_> = reqs
+        .iter()
+        .map(|r| {
+            r.header_value("i-twilio-idempotency-token")
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     assert!(tokens.windows(2).all(|p| p[0] == p[1]));
     let p = form_of(&reqs[0]);
-    assert_eq!(reqs[0].header_value("x-twilio-signature").unwrap(), sim::sign(AUTH_TOKEN, "https://ml-connector.example/twilio/status", &p));
+    assert_eq!(
+        reqs[0].header_value("x-twilio-signature").unwrap(),
+        sim::sign(AUTH_TOKEN, "https://ml-connector.example/twilio/status", &p)
+    );
 }
 
 #[test]
@@ -488,5 +838,8 @@ fn default_callback_policy_retries_once_on_connect_failure_only() {
     w.advance(900);
     let d = w.sim.tick().unwrap();
     assert_eq!(d.len(), 2);
-    assert_eq!(d[1].error.as_deref(), Some("connection failed before the request was sent: refused"));
+    assert_eq!(
+        d[1].error.as_deref(),
+        Some("connection failed before the request was sent: refused")
+    );
 }

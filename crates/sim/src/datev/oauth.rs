@@ -168,6 +168,13 @@ pub(crate) fn handle_token(ctx: &mut Ctx<'_>, req: &Req<'_>) -> HttpResponse {
     }
 }
 
+fn form_decode(s: &str) -> String {
+    let plus = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// Client authentication: HTTP Basic (`client_secret_basic`). Credentials in the body
 /// (`client_secret_post`) get 401 `invalid_client` unless the knob allows them (datev.md §5.2).
 fn client_auth(
@@ -177,7 +184,8 @@ fn client_auth(
 ) -> Result<(), HttpResponse> {
     let cfg = &ctx.cfg.datev;
     let presented = match basic_credentials(req.raw) {
-        Some((id, secret)) => Some((id, secret)),
+        // RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
+        Some((id, secret)) => Some((form_decode(&id), form_decode(&secret))),
         None => match (param(form, "client_id"), param(form, "client_secret")) {
             (Some(id), Some(secret)) if cfg.accept_client_secret_post => {
                 Some((id.to_owned(), secret.to_owned()))

@@ -53,7 +53,12 @@ pub fn world() -> World {
 pub fn world_with(cfg: SimConfig) -> World {
     let clock = Arc::new(ManualClock::at(T0));
     let hooks = Arc::new(Recorder::new());
-    let sim = Sim::new(cfg, InMemory::new(), Shared(Arc::clone(&clock)), Shared(Arc::clone(&hooks)));
+    let sim = Sim::new(
+        cfg,
+        InMemory::new(),
+        Shared(Arc::clone(&clock)),
+        Shared(Arc::clone(&hooks)),
+    );
     World { sim, clock, hooks }
 }
 
@@ -83,16 +88,19 @@ impl World {
     }
 
     pub fn authorize_code(&self, scope: &str) -> String {
-        let resp = self.send(HttpRequest::new(Method::Get, authorize_url(&[
-            ("response_type", "code"),
-            ("client_id", "ml-connector-sim"),
-            ("redirect_uri", REDIRECT),
-            ("scope", scope),
-            ("state", STATE),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-            ("enableWindowsSso", "true"),
-        ])));
+        let resp = self.send(HttpRequest::new(
+            Method::Get,
+            authorize_url(&[
+                ("response_type", "code"),
+                ("client_id", "ml-connector-sim"),
+                ("redirect_uri", REDIRECT),
+                ("scope", scope),
+                ("state", STATE),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+                ("enableWindowsSso", "true"),
+            ]),
+        ));
         assert_eq!(resp.status, 302);
         let location = resp.header_value("location").expect("Location").to_owned();
         let q = location_query(&location);
@@ -102,13 +110,22 @@ impl World {
 
     /// An access token with every scope.
     pub fn access_token(&self) -> String {
-        self.login(SCOPES)["access_token"].as_str().unwrap().to_owned()
+        self.login(SCOPES)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 }
 
 pub fn authorize_url(pairs: &[(&str, &str)]) -> String {
-    let owned: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-    format!("{AUTHORIZE}?{}", serde_urlencoded::to_string(owned).unwrap())
+    let owned: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    format!(
+        "{AUTHORIZE}?{}",
+        serde_urlencoded::to_string(owned).unwrap()
+    )
 }
 
 pub fn location_query(location: &str) -> Vec<(String, String)> {
@@ -117,21 +134,33 @@ pub fn location_query(location: &str) -> Vec<(String, String)> {
 }
 
 pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 pub fn basic(user: &str, pass: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
 }
 
 pub fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let owned: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+    let owned: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
     serde_urlencoded::to_string(owned).unwrap().into_bytes()
 }
 
 pub fn token_request(pairs: &[(&str, &str)]) -> HttpRequest {
     HttpRequest::new(Method::Post, TOKEN)
-        .header("Authorization", basic("ml-connector-sim", "sim-client-secret"))
+        .header(
+            "Authorization",
+            basic("ml-connector-sim", "sim-client-secret"),
+        )
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(form_body(pairs))
 }
@@ -170,11 +199,15 @@ pub fn sample_extf() -> Vec<u8> {
 }
 
 pub fn extf_upload(token: &str, client: &str, file: Vec<u8>) -> HttpRequest {
-    datev(Method::Post, &format!("{EXTF}/clients/{client}/extf-files/import"), token)
-        .header("Content-Type", "application/octet-stream")
-        .header("Filename", "EXTF_Buchungsstapel_2024.csv")
-        .header("Reference-Id", "batch-42")
-        .body(file)
+    datev(
+        Method::Post,
+        &format!("{EXTF}/clients/{client}/extf-files/import"),
+        token,
+    )
+    .header("Content-Type", "application/octet-stream")
+    .header("Filename", "EXTF_Buchungsstapel_2024.csv")
+    .header("Reference-Id", "batch-42")
+    .body(file)
 }
 
 /// Keys of a JSON object, sorted.
