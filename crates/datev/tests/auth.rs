@@ -441,19 +441,6 @@ fn refresh_waits_for_the_margin_then_rotates_and_stores_first() {
     );
 }
 
-/// An `HttpClient` that runs `during` while a request is "in flight", then answers.
-struct Interleave<'a> {
-    inner: &'a Scripted<'a>,
-    during: Box<dyn Fn() + 'a>,
-}
-
-impl connector::HttpClient for Interleave<'_> {
-    fn send(&self, req: connector::HttpRequest) -> Result<connector::HttpResponse, HttpError> {
-        (self.during)();
-        self.inner.send(req)
-    }
-}
-
 #[test]
 fn two_concurrent_refreshers_make_one_refresh() {
     let w = World::new();

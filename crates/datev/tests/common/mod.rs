@@ -68,6 +68,20 @@ impl HttpClient for Scripted<'_> {
     }
 }
 
+/// An `HttpClient` that runs `during` while a request is "in flight", then passes it on: two
+/// callers interleaved deterministically on one thread.
+pub struct Interleave<'a> {
+    pub inner: &'a dyn HttpClient,
+    pub during: Box<dyn Fn() + 'a>,
+}
+
+impl HttpClient for Interleave<'_> {
+    fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        (self.during)();
+        self.inner.send(req)
+    }
+}
+
 /// A token endpoint double: the n-th successful answer carries `AT<n>…` / `RT<n>…`,
 /// `expires_in` 900. It accepts only the newest refresh token (rotation).
 pub struct TokenServer {
