@@ -474,7 +474,7 @@ impl<'a> DatevAuth<'a> {
     /// (see [`DatevAuth::refresh_if_due`]). Returns the stored token while another instance
     /// refreshes or after a failed refresh, as long as it has not expired.
     pub fn access_token(&self, client: &DatevClientId) -> Result<AccessToken, TokenError> {
-        let (tokens, _) = self.ensure(client)?;
+        let (tokens, _) = self.ensure(client, None)?;
         Ok(tokens.access())
     }
 
@@ -496,13 +496,32 @@ impl<'a> DatevAuth<'a> {
     ///    [`TokenError::NeedsReconsent`] with `newly_marked = true`; later calls return it
     ///    without calling DATEV.
     pub fn refresh_if_due(&self, client: &DatevClientId) -> Result<RefreshOutcome, TokenError> {
-        Ok(self.ensure(client)?.1)
+        Ok(self.ensure(client, None)?.1)
     }
 
-    fn ensure(&self, client: &DatevClientId) -> Result<(TokenSet, RefreshOutcome), TokenError> {
+    /// After DATEV answered 401 to `rejected` (RFC 6750 §3.1 `invalid_token`; e.g. a revoked
+    /// grant): refreshes now, ignoring the margin, under the same lease rules as
+    /// [`DatevAuth::refresh_if_due`]. If the stored token is no longer `rejected` (someone
+    /// refreshed meanwhile) it is returned as is. A dead grant thus becomes
+    /// [`TokenError::NeedsReconsent`] at once instead of at the next due refresh.
+    pub fn refresh_after_unauthorized(
+        &self,
+        client: &DatevClientId,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, TokenError> {
+        Ok(self.ensure(client, Some(rejected.secret()))?.0.access())
+    }
+
+    fn ensure(
+        &self,
+        client: &DatevClientId,
+        rejected: Option<&Secret>,
+    ) -> Result<(TokenSet, RefreshOutcome), TokenError> {
         let now = self.ports.clock.now_ms();
         let margin = self.config.refresh_margin_ms;
-        let is_fresh = |t: &TokenSet| t.expires_at_ms >= now.saturating_add(margin);
+        let accepted = |t: &TokenSet| rejected != Some(&t.access_token);
+        let is_fresh = |t: &TokenSet| t.expires_at_ms >= now.saturating_add(margin) && accepted(t);
+        let still_valid = |t: &TokenSet| now < t.expires_at_ms && accepted(t);
         let tokens = self.load_connected(client)?;
         if is_fresh(&tokens) {
             let expires_at_ms = tokens.expires_at_ms;
@@ -524,7 +543,7 @@ impl<'a> DatevAuth<'a> {
             return Ok((current, outcome));
         }
         if !won {
-            return if now < current.expires_at_ms {
+            return if still_valid(&current) {
                 Ok((current, RefreshOutcome::HeldByOther { expires_at_ms }))
             } else {
                 Err(TokenError::RefreshInProgress)
@@ -540,7 +559,7 @@ impl<'a> DatevAuth<'a> {
             Err(e) if e.oauth_error() == Some("invalid_grant") => {
                 Err(self.mark_needs_reconsent(client, &current, now)?)
             }
-            Err(error) if now < current.expires_at_ms => Ok((
+            Err(error) if still_valid(&current) => Ok((
                 current,
                 RefreshOutcome::FailedStillValid {
                     expires_at_ms,

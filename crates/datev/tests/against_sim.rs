@@ -619,6 +619,71 @@ fn revoked_consent_becomes_needs_reconsent_once() {
 }
 
 #[test]
+fn a_401_triggers_an_immediate_refresh_which_detects_the_dead_grant() {
+    let w = World::new();
+    let tap = Tap::new(&w.sim);
+    connect(&w, &tap).unwrap();
+    let auth = DatevAuth::new(&w.config, &w.ring, w.ports(&tap));
+    let api = DatevApi::new(&w.config, w.ports(&tap));
+    // A 401 on a live grant (simulated by a token the API does not know): the refresh gives a
+    // new token that works.
+    let token = auth.access_token(&client()).unwrap();
+    let stale = AccessToken::new(
+        Secret::new("stale-token-not-issued-by-datev"),
+        token.expires_at_ms(),
+    );
+    let err = api
+        .list_clients(&stale, &ClientsQuery::default())
+        .unwrap_err();
+    assert!(err.is_unauthorized());
+    // The stored token is not the rejected one: it is returned without a refresh.
+    assert_eq!(
+        auth.refresh_after_unauthorized(&client(), &stale).unwrap(),
+        token
+    );
+    assert_eq!(tap.token_requests("refresh_token"), 0);
+    // Now the real token is rejected (consent withdrawn at DATEV): refreshed at once, which
+    // finds the grant dead.
+    w.sim.revoke_datev_grants().unwrap();
+    let err = api
+        .list_clients(&token, &ClientsQuery::default())
+        .unwrap_err();
+    assert!(err.is_unauthorized());
+    assert_eq!(
+        auth.refresh_after_unauthorized(&client(), &token),
+        Err(TokenError::NeedsReconsent {
+            since_ms: T0,
+            newly_marked: true
+        })
+    );
+    assert_eq!(tap.token_requests("refresh_token"), 1);
+    assert_api_requests_authenticated(&w, &tap);
+}
+
+#[test]
+fn a_401_with_a_live_grant_refreshes_and_the_new_token_works() {
+    let w = World::new();
+    let tap = Tap::new(&w.sim);
+    connect(&w, &tap).unwrap();
+    let auth = DatevAuth::new(&w.config, &w.ring, w.ports(&tap));
+    let first = auth.access_token(&client()).unwrap();
+    let second = auth.refresh_after_unauthorized(&client(), &first).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(tap.token_requests("refresh_token"), 1);
+    assert_eq!(second.expires_at_ms(), T0 + 900_000);
+    DatevApi::new(&w.config, w.ports(&tap))
+        .list_clients(&second, &ClientsQuery::default())
+        .unwrap();
+    // Within the same lease windows a second forced refresh is not possible: the new token is
+    // not the rejected one anyway, so it is simply returned.
+    assert_eq!(
+        auth.refresh_after_unauthorized(&client(), &first).unwrap(),
+        second
+    );
+    assert_api_requests_authenticated(&w, &tap);
+}
+
+#[test]
 fn extf_job_fails_with_validation_details() {
     let w = World::new();
     let tap = Tap::new(&w.sim);
