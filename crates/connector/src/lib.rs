@@ -5,9 +5,17 @@
 //! native tests (where [`memory`] and fixed clocks stand in). See `ARCHITECTURE.md`, "Ports, not
 //! globals".
 
+pub mod audit;
+pub mod form;
+pub mod inbound;
+pub mod keys;
 pub mod memory;
 pub mod ports;
 pub mod secret;
+pub mod time;
+pub mod webhook;
 
-pub use ports::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse, KeyValue, Method, Rng, StoreError};
+pub use ports::{
+    Clock, HttpClient, HttpError, HttpRequest, HttpResponse, KeyValue, Method, Rng, StoreError,
+};
 pub use secret::Secret;

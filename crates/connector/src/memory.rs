@@ -28,7 +28,9 @@ impl Inner {
         if let Some(limit) = self.fail_after_writes
             && self.writes >= limit
         {
-            return Err(StoreError::Other("injected failure: database is locked".into()));
+            return Err(StoreError::Other(
+                "injected failure: database is locked".into(),
+            ));
         }
         self.writes += 1;
         Ok(())
@@ -54,7 +56,11 @@ impl MemoryStore {
 
     /// Every key and value, sorted by key (tests only).
     pub fn dump(&self) -> Vec<(String, Vec<u8>)> {
-        self.lock().map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.lock()
+            .map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Number of successful writes (`set`, `delete`, `increment`) so far.
@@ -108,7 +114,9 @@ impl KeyValue for MemoryStore {
             .checked_add(delta)
             .ok_or_else(|| StoreError::Other(format!("counter {key:?} overflowed")))?;
         inner.check_write()?;
-        inner.map.insert(key.to_owned(), next.to_le_bytes().to_vec());
+        inner
+            .map
+            .insert(key.to_owned(), next.to_le_bytes().to_vec());
         Ok(next)
     }
 }
@@ -122,7 +130,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock reading `now_ms`.
     pub fn at(now_ms: u64) -> Self {
-        Self { now_ms: AtomicU64::new(now_ms) }
+        Self {
+            now_ms: AtomicU64::new(now_ms),
+        }
     }
     /// Moves the clock forward.
     pub fn advance_ms(&self, ms: u64) {
@@ -149,7 +159,9 @@ pub struct SeededRng {
 impl SeededRng {
     /// A generator started at `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { state: AtomicU64::new(seed) }
+        Self {
+            state: AtomicU64::new(seed),
+        }
     }
 }
 
@@ -157,7 +169,9 @@ impl Rng for SeededRng {
     fn fill(&self, buf: &mut [u8]) {
         for chunk in buf.chunks_mut(8) {
             // SplitMix64 (Steele, Lea, Flood 2014): one add, then a fixed mix.
-            let mut z = self.state.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst)
+            let mut z = self
+                .state
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst)
                 .wrapping_add(0x9E37_79B9_7F4A_7C15);
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

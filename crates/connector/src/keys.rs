@@ -1,0 +1,212 @@
+//! The key-value schema: every key the app writes, in one place (`ARCHITECTURE.md`, "Key-value
+//! store").
+//!
+//! Spin's store has no scans, no expiry and no safe compare-and-swap (`spin.md` §4.3), so every
+//! list is an explicit counter plus one key per slot, and every coordination is an `increment`.
+//!
+//! | key | kind | written by | meaning |
+//! |---|---|---|---|
+//! | `seq:inbound` | counter | webhook | last inbound-queue slot handed out (the queue's tail) |
+//! | `inbound:<slot>` | JSON [`crate::inbound::QueueEntry`] | webhook; then only the queue processor | one received Twilio event (or a tombstone) |
+//! | `claim:inbound:<dedup-key>` | counter | webhook | taken (→ 1) only after the event's record is stored; >1 = deliveries seen |
+//! | `cursor:inbound` | JSON [`crate::inbound::Cursor`] | queue processor (under its lease) | next slot to process |
+//! | `claim:applied:<dedup-key>` | counter | queue processor | the event was applied (apply-once across duplicate slots) |
+//! | `seq:audit:<yyyymmdd>` | counter | every component | last audit sequence number of that UTC day |
+//! | `audit:<yyyymmdd>:<seq>` | JSON [`crate::audit::AuditEntry`] | every component | one audit entry |
+//! | `token:datev:<client>` | JSON, tokens sealed | datev | DATEV connection and tokens |
+//! | `oauth:datev:<state>` | JSON, sealed | datev | one OAuth authorization attempt |
+//! | `claim:oauth-state:<state>` | counter | datev | single use of an OAuth `state` |
+//! | `batch:<id>` | JSON | api, poller | a booking batch |
+//! | `job:<datev-job-id>` | JSON | poller | a DATEV job being polled |
+//! | `outbox:<dedup-key>` | JSON | poller, sender | an alert to send (`sms-<job>-<contact>`, `call-<job>`) |
+//! | `lease:<name>:<window>` | counter | cron components | "one ticker per window" |
+//!
+//! Rules:
+//! - A **counter** key (`seq:…`, `claim:…`, `lease:…`) is only ever changed with `increment`,
+//!   never `set`: the SQLite backend stores 8 little-endian bytes there, Redis a decimal string,
+//!   and an `increment` of anything else traps in Spin's host. Read one with
+//!   [`decode_counter`], which accepts both encodings.
+//! - Every variable part is either a validated newtype whose alphabet excludes `:` (SIDs, slots,
+//!   dates) or passes through [`segment`], which escapes it, so no input can forge another key.
+
+use crate::ports::{KeyValue, StoreError};
+use std::fmt::Write as _;
+
+/// The inbound queue's tail counter: the last slot handed out (`increment` only).
+pub const INBOUND_SEQ: &str = "seq:inbound";
+
+/// The inbound queue processor's cursor (JSON, written only by the lease holder).
+pub const INBOUND_CURSOR: &str = "cursor:inbound";
+
+/// The record in inbound-queue slot `slot` (slots start at 1).
+pub fn inbound_slot(slot: u64) -> String {
+    format!("inbound:{slot}")
+}
+
+/// The webhook's dedup claim of one event. `dedup_key` is [`crate::inbound::DedupKey::as_key`],
+/// already escaped.
+pub fn inbound_claim(dedup_key: &str) -> String {
+    format!("claim:inbound:{dedup_key}")
+}
+
+/// The processor's apply-once claim of one event (same dedup key as [`inbound_claim`]).
+pub fn applied_claim(dedup_key: &str) -> String {
+    format!("claim:applied:{dedup_key}")
+}
+
+/// The audit counter of one UTC day (`yyyymmdd`).
+pub fn audit_seq(day: crate::time::Day) -> String {
+    format!("seq:audit:{day}")
+}
+
+/// Audit entry `seq` of one UTC day.
+pub fn audit_entry(day: crate::time::Day, seq: u64) -> String {
+    format!("audit:{day}:{seq}")
+}
+
+/// A DATEV client's connection record.
+pub fn datev_token(client: &str) -> String {
+    format!("token:datev:{}", segment(client))
+}
+
+/// A booking batch.
+pub fn batch(id: &str) -> String {
+    format!("batch:{}", segment(id))
+}
+
+/// A DATEV job.
+pub fn job(datev_job_id: &str) -> String {
+    format!("job:{}", segment(datev_job_id))
+}
+
+/// An outbound alert, by its dedup key (`sms-<datev-job-id>-<contact>`, `call-<datev-job-id>`).
+pub fn outbox(dedup_key: &str) -> String {
+    format!("outbox:{}", segment(dedup_key))
+}
+
+/// A lease: a claim on time window `window` of `name` (expires by itself: the next window is a
+/// fresh key).
+pub fn lease(name: &str, window: u64) -> String {
+    format!("lease:{}:{window}", segment(name))
+}
+
+/// Escapes one variable key segment: bytes outside `[A-Za-z0-9._+-]` become `%XX` (so `:` and
+/// `%` can never appear unescaped, and the mapping is injective).
+pub fn segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-') {
+            out.push(char::from(b));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Why a stored counter could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CounterError {
+    /// The value is neither a decimal string nor 8 little-endian bytes.
+    #[error("key {key:?} does not hold a counter ({len} bytes)")]
+    NotACounter {
+        /// The key read.
+        key: String,
+        /// Length of what was found.
+        len: usize,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Decodes a counter read with `get`: Spin's SQLite store keeps `increment`ed values as 8
+/// little-endian bytes, Redis (`INCRBY`) as a decimal string (`spin.md` §4.3).
+///
+/// The two cannot be confused for any counter this app keeps: a value made only of ASCII digits
+/// (optionally after `-`) is read as decimal; as 8 little-endian bytes such a value would exceed
+/// 3.4e18, which no sequence or claim reaches.
+pub fn decode_counter(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    if !digits.is_empty() && digits.len() <= 20 && digits.iter().all(u8::is_ascii_digit) {
+        return std::str::from_utf8(bytes).ok()?.parse().ok();
+    }
+    let arr: [u8; 8] = bytes.try_into().ok()?;
+    Some(i64::from_le_bytes(arr))
+}
+
+/// Reads a counter without writing (absent = 0).
+pub fn read_counter(store: &(impl KeyValue + ?Sized), key: &str) -> Result<i64, CounterError> {
+    match store.get(key)? {
+        None => Ok(0),
+        Some(bytes) => decode_counter(&bytes).ok_or(CounterError::NotACounter {
+            key: key.to_owned(),
+            len: bytes.len(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use crate::time::Day;
+
+    #[test]
+    fn layout() {
+        let day = Day::from_ymd(2026, 11, 25).unwrap();
+        assert_eq!(inbound_slot(17), "inbound:17");
+        assert_eq!(
+            inbound_claim("msg:SMx:delivered"),
+            "claim:inbound:msg:SMx:delivered"
+        );
+        assert_eq!(applied_claim("sms:SMx"), "claim:applied:sms:SMx");
+        assert_eq!(audit_seq(day), "seq:audit:20261125");
+        assert_eq!(audit_entry(day, 3), "audit:20261125:3");
+        assert_eq!(datev_token("455148-1"), "token:datev:455148-1");
+        assert_eq!(batch("4711"), "batch:4711");
+        assert_eq!(job("a:b"), "job:a%3Ab");
+        assert_eq!(
+            outbox("sms-J1-+4915112345678"),
+            "outbox:sms-J1-+4915112345678"
+        );
+        assert_eq!(lease("sender", 99), "lease:sender:99");
+    }
+
+    #[test]
+    fn segment_escapes_separators_and_is_injective() {
+        assert_eq!(segment("a:b%c d/é"), "a%3Ab%25c%20d%2F%C3%A9");
+        assert_ne!(segment("a:b"), segment("a%3Ab"));
+        assert_eq!(segment("AZaz09._+-"), "AZaz09._+-");
+    }
+
+    #[test]
+    fn counters_decode_in_both_encodings() {
+        assert_eq!(decode_counter(&7i64.to_le_bytes()), Some(7));
+        assert_eq!(decode_counter(b"7"), Some(7));
+        assert_eq!(decode_counter(b"12345678"), Some(12_345_678));
+        assert_eq!(decode_counter(b"-3"), Some(-3));
+        assert_eq!(decode_counter(&(-3i64).to_le_bytes()), Some(-3));
+        assert_eq!(decode_counter(b"hello"), None);
+        assert_eq!(decode_counter(b""), None);
+        assert_eq!(decode_counter(b"-"), None);
+    }
+
+    #[test]
+    fn read_counter_reads_what_increment_wrote() {
+        let s = MemoryStore::new();
+        assert_eq!(read_counter(&s, "seq:x").unwrap(), 0);
+        s.increment("seq:x", 1).unwrap();
+        s.increment("seq:x", 1).unwrap();
+        assert_eq!(read_counter(&s, "seq:x").unwrap(), 2);
+        s.set("not", b"{}").unwrap();
+        assert_eq!(
+            read_counter(&s, "not"),
+            Err(CounterError::NotACounter {
+                key: "not".into(),
+                len: 2
+            })
+        );
+    }
+}
