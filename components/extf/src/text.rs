@@ -1,0 +1,267 @@
+//! Text rules shared by the model, the writer and the validator: NFC, character sets, lengths
+//! and the Windows-1252 repertoire.
+
+use std::borrow::Cow;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+use crate::columns::Charset;
+
+/// Returns `s` in Unicode Normalization Form C. ASCII and text that the quick check proves to
+/// be NFC already is returned borrowed, so the common case costs one scan and no allocation.
+pub fn to_nfc(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.nfc().collect())
+    }
+}
+
+/// True if `s` is already in NFC (fast path for ASCII).
+pub fn is_nfc(s: &str) -> bool {
+    if s.is_ascii() {
+        return true;
+    }
+    match is_nfc_quick(s.chars()) {
+        IsNormalized::Yes => true,
+        IsNormalized::No => false,
+        IsNormalized::Maybe => s.nfc().eq(s.chars()),
+    }
+}
+
+/// Number of characters (Unicode scalar values) of `s`; DATEV's length limits count characters.
+pub fn char_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
+}
+
+/// Control characters: C0, DEL and C1. DATEV forbids them (line breaks included) in text (§1.1).
+pub const fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+fn is_word(c: char) -> bool {
+    c == '_' || c.is_alphanumeric()
+}
+
+/// Outcome of checking one character against a [`Charset`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CharVerdict {
+    /// Admitted.
+    Ok,
+    /// Admitted by one source only (Belegfeld `_ & * +`): a warning in the validator, refused by
+    /// the writer.
+    Doubtful,
+    /// Not admitted.
+    Forbidden,
+}
+
+/// Checks `c` against `charset`.
+pub fn check_char(charset: Charset, c: char) -> CharVerdict {
+    if is_control(c) {
+        return CharVerdict::Forbidden;
+    }
+    let ok = match charset {
+        Charset::Any => true,
+        Charset::Word => is_word(c),
+        Charset::WordSpace => is_word(c) || c == ' ',
+        Charset::DocumentNumber => {
+            if c.is_ascii_alphanumeric() || matches!(c, '$' | '%' | '/' | '-') {
+                true
+            } else if matches!(c, '_' | '&' | '*' | '+') {
+                return CharVerdict::Doubtful;
+            } else {
+                false
+            }
+        }
+        Charset::Upper => c.is_ascii_uppercase(),
+        Charset::Label => is_word(c) || matches!(c, ' ' | '.' | '/'),
+        Charset::Digits => c.is_ascii_digit(),
+    };
+    if ok {
+        CharVerdict::Ok
+    } else {
+        CharVerdict::Forbidden
+    }
+}
+
+/// Human description of a charset, used in reasons.
+pub const fn charset_description(charset: Charset) -> &'static str {
+    match charset {
+        Charset::Any => "any character except control characters and line breaks",
+        Charset::Word => "letters, digits and _",
+        Charset::WordSpace => "letters, digits, _ and space",
+        Charset::DocumentNumber => "A-Z a-z 0-9 $ % / -",
+        Charset::Upper => "upper-case letters A-Z",
+        Charset::Label => "letters, digits, _, space, . and /",
+        Charset::Digits => "digits 0-9",
+    }
+}
+
+/// Why a text value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// Longer than allowed after NFC normalization.
+    #[error("{actual} characters after NFC normalization, at most {max} allowed")]
+    TooLong {
+        /// Maximum number of characters.
+        max: usize,
+        /// Actual number of characters (after NFC).
+        actual: usize,
+    },
+    /// Shorter than required.
+    #[error("{actual} characters, exactly/at least {min} required")]
+    TooShort {
+        /// Minimum number of characters.
+        min: usize,
+        /// Actual number of characters.
+        actual: usize,
+    },
+    /// A character outside the admitted set.
+    #[error("character {ch:?} (U+{code:04X}) at position {position} is not allowed (allowed: {allowed})", code = u32::from(*ch))]
+    ForbiddenChar {
+        /// The character.
+        ch: char,
+        /// 1-based character position.
+        position: usize,
+        /// Description of the admitted set.
+        allowed: &'static str,
+    },
+}
+
+/// NFC-normalizes `raw`, then checks length and characters ([`CharVerdict::Doubtful`] ones are
+/// admitted: the validator only warns about them). Returns the normalized text.
+pub fn check_text(raw: &str, max: usize, charset: Charset) -> Result<Cow<'_, str>, TextError> {
+    let s = to_nfc(raw);
+    let len = char_len(&s);
+    if len > max {
+        return Err(TextError::TooLong { max, actual: len });
+    }
+    if let Some((position, ch)) = s
+        .chars()
+        .enumerate()
+        .find(|&(_, c)| check_char(charset, c) == CharVerdict::Forbidden)
+    {
+        return Err(TextError::ForbiddenChar {
+            ch,
+            position: position + 1,
+            allowed: charset_description(charset),
+        });
+    }
+    Ok(s)
+}
+
+/// The Windows-1252 byte for `c`, or `None` if code page 1252 cannot hold it.
+///
+/// 0x00-0x7F and 0xA0-0xFF map to the same code points; 0x80-0x9F hold the typographic
+/// characters below (the five unassigned bytes 0x81, 0x8D, 0x8F, 0x90, 0x9D map to nothing).
+pub const fn to_windows_1252(c: char) -> Option<u8> {
+    let cp = c as u32;
+    if cp < 0x80 || (cp >= 0xA0 && cp <= 0xFF) {
+        return Some(cp as u8);
+    }
+    Some(match cp {
+        0x20AC => 0x80,
+        0x201A => 0x82,
+        0x0192 => 0x83,
+        0x201E => 0x84,
+        0x2026 => 0x85,
+        0x2020 => 0x86,
+        0x2021 => 0x87,
+        0x02C6 => 0x88,
+        0x2030 => 0x89,
+        0x0160 => 0x8A,
+        0x2039 => 0x8B,
+        0x0152 => 0x8C,
+        0x017D => 0x8E,
+        0x2018 => 0x91,
+        0x2019 => 0x92,
+        0x201C => 0x93,
+        0x201D => 0x94,
+        0x2022 => 0x95,
+        0x2013 => 0x96,
+        0x2014 => 0x97,
+        0x02DC => 0x98,
+        0x2122 => 0x99,
+        0x0161 => 0x9A,
+        0x203A => 0x9B,
+        0x0153 => 0x9C,
+        0x017E => 0x9E,
+        0x0178 => 0x9F,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_1252_table_agrees_with_encoding_rs() {
+        for b in 0u8..=255 {
+            let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(&[b]);
+            let c = decoded.chars().next().unwrap_or('\u{fffd}');
+            if (0x80..=0x9f).contains(&(c as u32)) {
+                // WHATWG maps the five unassigned bytes to C1 controls; we refuse those anyway.
+                assert_eq!(to_windows_1252(c), Some(b));
+                continue;
+            }
+            assert_eq!(to_windows_1252(c), Some(b), "byte {b:#04x} -> {c:?}");
+        }
+        assert_eq!(to_windows_1252('€'), Some(0x80));
+        assert_eq!(to_windows_1252('ä'), Some(0xE4));
+        assert_eq!(to_windows_1252('😀'), None);
+        assert_eq!(to_windows_1252('\u{0308}'), None);
+    }
+
+    #[test]
+    fn nfc_composes_decomposed_umlaut() {
+        let decomposed = "Gebu\u{0308}hr";
+        assert!(!is_nfc(decomposed));
+        assert_eq!(to_nfc(decomposed), "Gebühr");
+        assert!(matches!(to_nfc("Gebühr"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn length_counts_characters_after_nfc() {
+        // 60 decomposed umlauts are 120 code points but 60 characters after NFC.
+        let s = "a\u{0308}".repeat(60);
+        assert_eq!(
+            check_text(&s, 60, Charset::Any).map(|t| char_len(&t)),
+            Ok(60)
+        );
+        let s = "a\u{0308}".repeat(61);
+        assert_eq!(
+            check_text(&s, 60, Charset::Any),
+            Err(TextError::TooLong {
+                max: 60,
+                actual: 61
+            })
+        );
+    }
+
+    #[test]
+    fn document_number_charset() {
+        assert_eq!(check_char(Charset::DocumentNumber, 'A'), CharVerdict::Ok);
+        assert_eq!(check_char(Charset::DocumentNumber, '/'), CharVerdict::Ok);
+        assert_eq!(
+            check_char(Charset::DocumentNumber, '_'),
+            CharVerdict::Doubtful
+        );
+        assert_eq!(
+            check_char(Charset::DocumentNumber, ' '),
+            CharVerdict::Forbidden
+        );
+        assert_eq!(
+            check_char(Charset::DocumentNumber, 'ä'),
+            CharVerdict::Forbidden
+        );
+        assert_eq!(
+            check_char(Charset::DocumentNumber, '.'),
+            CharVerdict::Forbidden
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! Tokenizer for DATEV-Format CSV (`datev.md` §1.1): `;`-separated fields, text in `"…"` with
+//! `""` for a literal quote, `;` and line breaks allowed inside quotes, records ended by CR LF
+//! (LF alone is tolerated and reported by the validator).
+//!
+//! It works on bytes of any ASCII-compatible encoding (UTF-8, Windows-1252), never allocates
+//! per field, and never fails: malformed input is described in the returned structures.
+
+/// One field as it appears in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    /// The content: between the quotes for a quoted field (inner quotes still doubled), else the
+    /// bytes up to the separator.
+    pub raw: &'a [u8],
+    /// The field started with `"`.
+    pub quoted: bool,
+    /// The content holds `""` (to be unescaped).
+    pub escaped: bool,
+    /// Characters after the closing quote, or a `"` inside an unquoted field.
+    pub stray_quote: bool,
+}
+
+/// How a record ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminator {
+    /// CR LF, as DATEV requires.
+    CrLf,
+    /// A bare LF.
+    Lf,
+    /// End of input without a line break.
+    Eof,
+}
+
+/// Where a record was and how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// 1-based line the record starts on.
+    pub line: u32,
+    /// How it ended.
+    pub terminator: Terminator,
+    /// A quoted field ran to the end of the input.
+    pub unterminated_quote: bool,
+}
+
+/// Splits input into records and fields.
+#[derive(Debug, Clone)]
+pub struct Tokenizer<'a> {
+    data: &'a [u8],
+    pos: usize,
+    line: u32,
+}
+
+/// Bytes that end an unquoted field or need attention in it.
+const fn special_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    t[b';' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'"' as usize] = true;
+    t
+}
+static SPECIAL: [bool; 256] = special_table();
+
+impl<'a> Tokenizer<'a> {
+    /// Tokenizes `data` (without a byte-order mark).
+    pub fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// Byte offset of the next record.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Reads the next record into `fields` (cleared first). `None` at the end of input.
+    pub fn next_record(&mut self, fields: &mut Vec<Field<'a>>) -> Option<Record> {
+        fields.clear();
+        let data = self.data;
+        let len = data.len();
+        if self.pos >= len {
+            return None;
+        }
+        let line = self.line;
+        loop {
+            let mut field = Field {
+                raw: &[],
+                quoted: false,
+                escaped: false,
+                stray_quote: false,
+            };
+            if self.pos < len && data[self.pos] == b'"' {
+                field.quoted = true;
+                self.pos += 1;
+                let start = self.pos;
+                loop {
+                    let mut i = self.pos;
+                    while i < len && data[i] != b'"' {
+                        if data[i] == b'\n' {
+                            self.line += 1;
+                        }
+                        i += 1;
+                    }
+                    if i >= len {
+                        field.raw = &data[start..];
+                        self.pos = len;
+                        fields.push(field);
+                        return Some(Record {
+                            line,
+                            terminator: Terminator::Eof,
+                            unterminated_quote: true,
+                        });
+                    }
+                    if i + 1 < len && data[i + 1] == b'"' {
+                        field.escaped = true;
+                        self.pos = i + 2;
+                        continue;
+                    }
+                    field.raw = &data[start..i];
+                    self.pos = i + 1;
+                    break;
+                }
+                // Anything between the closing quote and the separator is stray.
+                while self.pos < len {
+                    match data[self.pos] {
+                        b';' | b'\n' => break,
+                        b'\r' if self.pos + 1 < len && data[self.pos + 1] == b'\n' => break,
+                        _ => {
+                            field.stray_quote = true;
+                            self.pos += 1;
+                        }
+                    }
+                }
+            } else {
+                let start = self.pos;
+                let mut i = self.pos;
+                while i < len {
+                    let b = data[i];
+                    if SPECIAL[usize::from(b)] {
+                        match b {
+                            b'"' => field.stray_quote = true,
+                            b'\r' if i + 1 < len && data[i + 1] == b'\n' => break,
+                            b'\r' => {}
+                            _ => break,
+                        }
+                    }
+                    i += 1;
+                }
+                field.raw = &data[start..i];
+                self.pos = i;
+            }
+            fields.push(field);
+            if self.pos >= len {
+                return Some(Record {
+                    line,
+                    terminator: Terminator::Eof,
+                    unterminated_quote: false,
+                });
+            }
+            match data[self.pos] {
+                b';' => self.pos += 1,
+                b'\n' => {
+                    self.pos += 1;
+                    self.line += 1;
+                    return Some(Record {
+                        line,
+                        terminator: Terminator::Lf,
+                        unterminated_quote: false,
+                    });
+                }
+                _ => {
+                    // CR LF (a lone CR never stops a field).
+                    self.pos += 2;
+                    self.line += 1;
+                    return Some(Record {
+                        line,
+                        terminator: Terminator::CrLf,
+                        unterminated_quote: false,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(input: &str) -> Vec<(Record, Vec<(String, bool)>)> {
+        let mut t = Tokenizer::new(input.as_bytes());
+        let mut fields = Vec::new();
+        let mut out = Vec::new();
+        while let Some(r) = t.next_record(&mut fields) {
+            out.push((
+                r,
+                fields
+                    .iter()
+                    .map(|f| (String::from_utf8_lossy(f.raw).into_owned(), f.quoted))
+                    .collect(),
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn quoted_separators_line_breaks_and_escapes() {
+        let r = records("1;\"a;b\";\"x\r\ny\";\"say \"\"hi\"\"\"\r\n2;;\"\"\r\n");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].0.line, 1);
+        assert_eq!(r[0].0.terminator, Terminator::CrLf);
+        assert_eq!(
+            r[0].1,
+            vec![
+                ("1".into(), false),
+                ("a;b".into(), true),
+                ("x\r\ny".into(), true),
+                ("say \"\"hi\"\"".into(), true)
+            ]
+        );
+        assert_eq!(r[1].0.line, 3, "the quoted line break counts");
+        assert_eq!(
+            r[1].1,
+            vec![("2".into(), false), ("".into(), false), ("".into(), true)]
+        );
+    }
+
+    #[test]
+    fn lf_eof_and_unterminated() {
+        let r = records("a\nb");
+        assert_eq!(r[0].0.terminator, Terminator::Lf);
+        assert_eq!(r[1].0.terminator, Terminator::Eof);
+        let r = records("\"open;x\r\n");
+        assert!(r[0].0.unterminated_quote);
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn stray_quotes() {
+        let mut t = Tokenizer::new(b"\"a\"b;c\"d\r\n");
+        let mut f = Vec::new();
+        t.next_record(&mut f);
+        assert!(f[0].stray_quote && f[1].stray_quote);
+        assert_eq!(f[0].raw, b"a");
+        assert_eq!(f[1].raw, b"c\"d");
+    }
+
+    #[test]
+    fn trailing_separator_gives_an_empty_last_field() {
+        let r = records("a;\r\n");
+        assert_eq!(r[0].1, vec![("a".into(), false), ("".into(), false)]);
+    }
+}

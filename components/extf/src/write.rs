@@ -1,0 +1,596 @@
+//! Streaming writer for an EXTF Buchungsstapel (`datev.md` §1.1-§1.5): header line, column-name
+//! line, then one row per booking, each line ended by CR LF, fields separated by `;`, text in
+//! quotes with inner quotes doubled, numbers unquoted with a decimal comma, empty text as `""`
+//! and empty numbers as nothing (DATEV's sample conventions).
+//!
+//! Memory stays flat: every row is rendered into one reused buffer and handed to a
+//! [`BufWriter`]; nothing grows with the number of rows.
+
+use std::io::{self, BufWriter, Write};
+
+use crate::columns::{self, COLUMNS, FESTSCHREIBUNG, HEADER_FIELD_NAMES};
+use crate::finding::{Code, Finding};
+use crate::model::{Booking, Date, Header};
+use crate::text;
+
+/// Output encoding, chosen by the caller (`datev.md` §1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// UTF-8 with the byte-order mark `EF BB BF`: the only way the upload API reads UTF-8.
+    Utf8Bom,
+    /// Windows-1252 ("ANSI"), the desktop import's traditional encoding. Characters outside
+    /// code page 1252 are field errors, never `?`.
+    Windows1252,
+}
+
+/// Why a file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The header breaks a cross-field rule (period, fiscal year) or holds a character the
+    /// encoding cannot represent. Nothing was written.
+    #[error("invalid header: {}", .0.first().map(ToString::to_string).unwrap_or_default())]
+    Header(Vec<Finding>),
+    /// A booking cannot be written; the row was not written, the writer can continue.
+    #[error("{0}")]
+    Field(Box<Finding>),
+    /// The underlying writer failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl WriteError {
+    /// The findings behind this error (empty for I/O errors).
+    pub fn findings(&self) -> Vec<Finding> {
+        match self {
+            WriteError::Header(f) => f.clone(),
+            WriteError::Field(f) => vec![(**f).clone()],
+            WriteError::Io(_) => Vec::new(),
+        }
+    }
+}
+
+const HEADER_LINE: u32 = 1;
+const FIRST_ROW_LINE: u32 = 3;
+const BUFFER: usize = 64 * 1024;
+
+/// The empty representation of columns 15-125 as one byte string (`;""` for text, `;` for
+/// numbers), with the offset of each column's leading `;`, so a run of empty columns is one
+/// slice copy.
+struct EmptyTail {
+    bytes: Vec<u8>,
+    /// `offset[c]` = start of column `c`'s `;` for c in 15..=125; `offset[126]` = end.
+    offset: [usize; columns::COLUMN_COUNT + 2],
+}
+
+impl EmptyTail {
+    fn new() -> Self {
+        let mut bytes = Vec::with_capacity(300);
+        let mut offset = [0usize; columns::COLUMN_COUNT + 2];
+        for col in &COLUMNS[14..] {
+            offset[usize::from(col.number)] = bytes.len();
+            bytes.push(b';');
+            if col.kind.quoted() {
+                bytes.extend_from_slice(b"\"\"");
+            }
+        }
+        offset[columns::COLUMN_COUNT + 1] = bytes.len();
+        Self { bytes, offset }
+    }
+
+    /// Empty columns `from..to` (to exclusive), each with its leading `;`.
+    fn run(&self, from: u8, to: u8) -> &[u8] {
+        &self.bytes[self.offset[usize::from(from)]..self.offset[usize::from(to)]]
+    }
+}
+
+/// Writes a Buchungsstapel row by row into any [`Write`].
+///
+/// ```
+/// # use extf::*;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let d = |y, m, day| Date::new(y, m, day);
+/// let header = Header::new(
+///     Timestamp::new(d(2024, 1, 30)?, 14, 4, 40, 439)?,
+///     ConsultantNumber::new(29098)?,
+///     ClientNumber::new(55003)?,
+///     d(2024, 1, 1)?,
+///     AccountLength::new(4)?,
+///     d(2024, 1, 1)?,
+///     d(2024, 1, 31)?,
+/// );
+/// let mut w = Writer::new(Vec::new(), &header, Encoding::Utf8Bom)?;
+/// let mut b = Booking::new(
+///     Amount::new(11_900)?, Side::Soll, AccountNumber::new(10000)?,
+///     AccountNumber::new(8400)?, d(2024, 1, 15)?,
+/// );
+/// b.text = BookingText::new("Erlöse")?;
+/// w.write_booking(&b)?;
+/// let bytes = w.finish()?;
+/// assert!(bytes.starts_with(b"\xEF\xBB\xBF\"EXTF\";700;21;"));
+/// # Ok(()) }
+/// ```
+pub struct Writer<W: Write> {
+    out: BufWriter<W>,
+    encoding: Encoding,
+    festschreibung: u8,
+    account_len: u8,
+    period_from: Date,
+    period_to: Date,
+    line: u32,
+    row: Vec<u8>,
+    tail: EmptyTail,
+}
+
+impl<W: Write> std::fmt::Debug for Writer<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("encoding", &self.encoding)
+            .field("next_line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> Writer<W> {
+    /// Checks the header, then writes the BOM (for UTF-8), the header line and the column-name
+    /// line.
+    pub fn new(out: W, header: &Header, encoding: Encoding) -> Result<Self, WriteError> {
+        let problems = header.problems();
+        if !problems.is_empty() {
+            let value = |field: u16| match field {
+                13 => header.fiscal_year_start.to_string(),
+                15 => header.period_from.to_string(),
+                _ => header.period_to.to_string(),
+            };
+            return Err(WriteError::Header(
+                problems
+                    .into_iter()
+                    .map(|p| {
+                        Finding::error(
+                            p.code,
+                            HEADER_LINE,
+                            p.field,
+                            p.name,
+                            &value(p.field),
+                            p.reason,
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+        let mut w = Self {
+            out: BufWriter::with_capacity(BUFFER, out),
+            encoding,
+            festschreibung: if header.festschreibung { b'1' } else { b'0' },
+            account_len: header.account_length.get(),
+            period_from: header.period_from,
+            period_to: header.period_to,
+            line: FIRST_ROW_LINE,
+            row: Vec::with_capacity(1024),
+            tail: EmptyTail::new(),
+        };
+        if encoding == Encoding::Utf8Bom {
+            w.out.write_all(b"\xEF\xBB\xBF")?;
+        }
+        let line = render_header(header, encoding).map_err(|f| WriteError::Header(vec![*f]))?;
+        w.out.write_all(&line)?;
+        w.row.clear();
+        for (i, col) in COLUMNS.iter().enumerate() {
+            if i > 0 {
+                w.row.push(b';');
+            }
+            // Column names are plain text of code page 1252 (umlauts only).
+            push_plain(&mut w.row, col.name, encoding);
+        }
+        w.row.extend_from_slice(b"\r\n");
+        w.out.write_all(&w.row)?;
+        Ok(w)
+    }
+
+    /// Writes one booking. On a field error nothing of the row is written and the writer stays
+    /// usable; the error names the line the row would have had.
+    pub fn write_booking(&mut self, b: &Booking) -> Result<(), WriteError> {
+        self.render(b).map_err(WriteError::Field)?;
+        self.out.write_all(&self.row)?;
+        self.line += 1;
+        Ok(())
+    }
+
+    /// Number of bookings written so far.
+    pub fn rows_written(&self) -> u32 {
+        self.line - FIRST_ROW_LINE
+    }
+
+    /// Flushes and returns the underlying writer.
+    pub fn finish(self) -> Result<W, WriteError> {
+        self.out
+            .into_inner()
+            .map_err(|e| WriteError::Io(e.into_error()))
+    }
+
+    fn field_error(
+        &self,
+        col: u8,
+        value: &str,
+        code: Code,
+        reason: impl Into<String>,
+    ) -> Box<Finding> {
+        let name = columns::column(col).map_or("", |c| c.name);
+        Box::new(Finding::error(
+            code,
+            self.line,
+            u16::from(col),
+            name,
+            value,
+            reason,
+        ))
+    }
+
+    fn render(&mut self, b: &Booking) -> Result<(), Box<Finding>> {
+        // Cross-field rules first, so a refused row never half-renders.
+        if b.document_date < self.period_from || b.document_date > self.period_to {
+            return Err(self.field_error(
+                10,
+                &b.document_date.to_string(),
+                Code::OutsidePeriod,
+                format!(
+                    "Belegdatum outside the header period {} to {} (fields 15/16); DDMM carries no year",
+                    self.period_from, self.period_to
+                ),
+            ));
+        }
+        let max_digits = u32::from(self.account_len) + 1;
+        for (col, acct) in [(7u8, b.account.get()), (8, b.contra_account.get())] {
+            if acct.checked_ilog10().unwrap_or(0) + 1 > max_digits {
+                return Err(self.field_error(
+                    col,
+                    &acct.to_string(),
+                    Code::AccountLength,
+                    format!(
+                        "more than {max_digits} digits; Sachkontenlänge (header field 14) is {}",
+                        self.account_len
+                    ),
+                ));
+            }
+        }
+        if b.exchange_rate.is_some() && (b.base_amount.is_none() || b.base_currency.is_none()) {
+            return Err(self.field_error(
+                4,
+                b.exchange_rate.as_ref().map_or("", |r| r.as_str()),
+                Code::Pairing,
+                "Kurs needs Basis-Umsatz (5) and WKZ Basis-Umsatz (6)",
+            ));
+        }
+        if b.base_amount.is_some() != b.base_currency.is_some() {
+            return Err(self.field_error(
+                5,
+                "",
+                Code::Pairing,
+                "Basis-Umsatz (5) and WKZ Basis-Umsatz (6) go together",
+            ));
+        }
+        if !b.extras.is_empty() {
+            for &(a, c) in columns::PAIRS {
+                if a >= 15 && b.extras.get(a).is_some() != b.extras.get(c).is_some() {
+                    let (set, missing) = if b.extras.get(a).is_some() {
+                        (a, c)
+                    } else {
+                        (c, a)
+                    };
+                    return Err(self.field_error(
+                        missing,
+                        "",
+                        Code::Pairing,
+                        format!("must be filled together with field {set}"),
+                    ));
+                }
+            }
+        }
+
+        let enc = self.encoding;
+        let mut row = std::mem::take(&mut self.row);
+        row.clear();
+        let result = (|| {
+            push_cents(&mut row, b.amount.get());
+            row.extend_from_slice(match b.side {
+                crate::Side::Soll => b";\"S\";",
+                crate::Side::Haben => b";\"H\";",
+            });
+            push_code(&mut row, b.currency.as_ref().map(|c| c.as_str()));
+            row.push(b';');
+            if let Some(r) = &b.exchange_rate {
+                row.extend_from_slice(r.as_str().as_bytes());
+            }
+            row.push(b';');
+            if let Some(a) = b.base_amount {
+                push_cents(&mut row, a.get());
+            }
+            row.push(b';');
+            push_code(&mut row, b.base_currency.as_ref().map(|c| c.as_str()));
+            row.push(b';');
+            push_u64(&mut row, u64::from(b.account.get()));
+            row.push(b';');
+            push_u64(&mut row, u64::from(b.contra_account.get()));
+            row.push(b';');
+            row.push(b'"');
+            if let Some(k) = b.bu_key {
+                push_u64(&mut row, u64::from(k.get()));
+            }
+            row.extend_from_slice(b"\";");
+            push_2(&mut row, b.document_date.day());
+            push_2(&mut row, b.document_date.month());
+            row.push(b';');
+            push_text(&mut row, b.document_field_1.as_str(), enc).map_err(|c| (11, c))?;
+            row.push(b';');
+            push_text(&mut row, b.document_field_2.as_str(), enc).map_err(|c| (12, c))?;
+            row.push(b';');
+            if let Some(d) = b.discount {
+                push_cents(&mut row, d.get());
+            }
+            row.push(b';');
+            push_text(&mut row, b.text.as_str(), enc).map_err(|c| (14, c))?;
+            // Columns 15-125: runs of empty columns are slices of the precomputed tail.
+            let mut next = 15u8;
+            let mut fest_done = false;
+            for extra in &b.extras {
+                let col = extra.column();
+                if !fest_done && col > FESTSCHREIBUNG {
+                    row.extend_from_slice(self.tail.run(next, FESTSCHREIBUNG));
+                    row.push(b';');
+                    row.push(self.festschreibung);
+                    next = FESTSCHREIBUNG + 1;
+                    fest_done = true;
+                }
+                row.extend_from_slice(self.tail.run(next, col));
+                row.push(b';');
+                let kind = COLUMNS[usize::from(col) - 1].kind;
+                if kind.quoted() {
+                    push_text(&mut row, extra.value(), enc).map_err(|c| (col, c))?;
+                } else {
+                    row.extend_from_slice(extra.value().as_bytes());
+                }
+                next = col + 1;
+            }
+            if !fest_done {
+                row.extend_from_slice(self.tail.run(next, FESTSCHREIBUNG));
+                row.push(b';');
+                row.push(self.festschreibung);
+                next = FESTSCHREIBUNG + 1;
+            }
+            row.extend_from_slice(self.tail.run(next, columns::COLUMN_COUNT as u8 + 1));
+            row.extend_from_slice(b"\r\n");
+            Ok::<(), (u8, char)>(())
+        })();
+        self.row = row;
+        result.map_err(|(col, c)| {
+            let value = match col {
+                11 => b.document_field_1.as_str(),
+                12 => b.document_field_2.as_str(),
+                14 => b.text.as_str(),
+                _ => b.extras.get(col).unwrap_or(""),
+            };
+            self.field_error(col, value, Code::NotWindows1252, unrepresentable(c))
+        })
+    }
+}
+
+fn unrepresentable(c: char) -> String {
+    format!(
+        "character {c:?} (U+{:04X}) cannot be written in Windows-1252; choose UTF-8 with BOM or replace it",
+        u32::from(c)
+    )
+}
+
+/// Renders the header line (with CR LF), `datev.md` §1.4.
+fn render_header(h: &Header, enc: Encoding) -> Result<Vec<u8>, Box<Finding>> {
+    let mut l = Vec::with_capacity(256);
+    l.extend_from_slice(b"\"EXTF\";700;21;\"Buchungsstapel\";13;");
+    let t = h.created_at;
+    push_u64(&mut l, u64::from(t.date().year()));
+    push_2(&mut l, t.date().month());
+    push_2(&mut l, t.date().day());
+    push_2(&mut l, t.hour());
+    push_2(&mut l, t.minute());
+    push_2(&mut l, t.second());
+    push_3(&mut l, t.millisecond());
+    l.extend_from_slice(b";;");
+    let text_field = |l: &mut Vec<u8>, field: usize, s: &str| {
+        push_text(l, s, enc).map_err(|c| {
+            Box::new(Finding::error(
+                Code::NotWindows1252,
+                HEADER_LINE,
+                field as u16,
+                HEADER_FIELD_NAMES[field - 1],
+                s,
+                unrepresentable(c),
+            ))
+        })
+    };
+    text_field(&mut l, 8, h.origin.as_str())?;
+    l.push(b';');
+    text_field(&mut l, 9, h.exported_by.as_str())?;
+    l.push(b';');
+    text_field(&mut l, 10, h.imported_by.as_str())?;
+    l.push(b';');
+    push_u64(&mut l, u64::from(h.consultant.get()));
+    l.push(b';');
+    push_u64(&mut l, u64::from(h.client.get()));
+    l.push(b';');
+    push_yyyymmdd(&mut l, h.fiscal_year_start);
+    l.push(b';');
+    push_u64(&mut l, u64::from(h.account_length.get()));
+    l.push(b';');
+    push_yyyymmdd(&mut l, h.period_from);
+    l.push(b';');
+    push_yyyymmdd(&mut l, h.period_to);
+    l.push(b';');
+    text_field(&mut l, 17, h.label.as_str())?;
+    l.push(b';');
+    text_field(&mut l, 18, h.initials.as_str())?;
+    l.push(b';');
+    push_u64(&mut l, u64::from(h.booking_type.number()));
+    l.push(b';');
+    push_u64(&mut l, u64::from(h.purpose.number()));
+    l.push(b';');
+    l.push(if h.festschreibung { b'1' } else { b'0' });
+    l.push(b';');
+    push_code(&mut l, Some(h.currency.as_str()));
+    // 23 empty, 24 "", 25 and 26 empty (DATEV's example line).
+    l.extend_from_slice(b";;\"\";;;");
+    text_field(&mut l, 27, h.chart_of_accounts.as_str())?;
+    l.push(b';');
+    if let Some(id) = h.industry_solution {
+        push_u64(&mut l, u64::from(id.get()));
+    }
+    // 29 empty, 30 "".
+    l.extend_from_slice(b";;\"\";");
+    text_field(&mut l, 31, h.application_info.as_str())?;
+    l.extend_from_slice(b"\r\n");
+    Ok(l)
+}
+
+/// `"XYZ"` or `""`.
+fn push_code(out: &mut Vec<u8>, code: Option<&str>) {
+    out.push(b'"');
+    if let Some(c) = code {
+        out.extend_from_slice(c.as_bytes());
+    }
+    out.push(b'"');
+}
+
+/// Quoted text with inner quotes doubled, encoded; `Err(c)` for a character Windows-1252
+/// cannot hold.
+fn push_text(out: &mut Vec<u8>, s: &str, enc: Encoding) -> Result<(), char> {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    if enc == Encoding::Utf8Bom || s.is_ascii() {
+        if bytes.contains(&b'"') {
+            for &b in bytes {
+                if b == b'"' {
+                    out.push(b'"');
+                }
+                out.push(b);
+            }
+        } else {
+            out.extend_from_slice(bytes);
+        }
+    } else {
+        for c in s.chars() {
+            let b = text::to_windows_1252(c).ok_or(c)?;
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+    }
+    out.push(b'"');
+    Ok(())
+}
+
+/// Unquoted text known to be representable (column names).
+fn push_plain(out: &mut Vec<u8>, s: &str, enc: Encoding) {
+    match enc {
+        Encoding::Utf8Bom => out.extend_from_slice(s.as_bytes()),
+        Encoding::Windows1252 => out.extend(s.chars().filter_map(text::to_windows_1252)),
+    }
+}
+
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn push_2(out: &mut Vec<u8>, n: u8) {
+    out.extend_from_slice(&[b'0' + n / 10 % 10, b'0' + n % 10]);
+}
+
+fn push_3(out: &mut Vec<u8>, n: u16) {
+    out.extend_from_slice(&[
+        b'0' + (n / 100 % 10) as u8,
+        b'0' + (n / 10 % 10) as u8,
+        b'0' + (n % 10) as u8,
+    ]);
+}
+
+/// Cents as `int,dd` with a decimal comma.
+fn push_cents(out: &mut Vec<u8>, cents: u64) {
+    push_u64(out, cents / 100);
+    out.push(b',');
+    push_2(out, (cents % 100) as u8);
+}
+
+fn push_yyyymmdd(out: &mut Vec<u8>, d: Date) {
+    push_u64(out, u64::from(d.year()));
+    push_2(out, d.month());
+    push_2(out, d.day());
+}
+
+/// Writes a whole batch into a `Vec<u8>`.
+pub fn write_to_vec<'a>(
+    header: &Header,
+    bookings: impl IntoIterator<Item = &'a Booking>,
+    encoding: Encoding,
+) -> Result<Vec<u8>, WriteError> {
+    let mut w = Writer::new(Vec::new(), header, encoding)?;
+    for b in bookings {
+        w.write_booking(b)?;
+    }
+    w.finish()
+}
+
+/// The kinds whose empty form is `""` must match the writer's tail; used by tests.
+#[cfg(test)]
+pub(crate) fn empty_field(kind: crate::columns::Kind) -> &'static str {
+    if kind.quoted() { "\"\"" } else { "" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        let mut v = Vec::new();
+        push_cents(&mut v, 6_408_300);
+        v.push(b' ');
+        push_cents(&mut v, 1);
+        v.push(b' ');
+        push_cents(&mut v, 999_999_999_999);
+        assert_eq!(v, b"64083,00 0,01 9999999999,99");
+    }
+
+    #[test]
+    fn text_quoting_and_1252() {
+        let mut v = Vec::new();
+        assert_eq!(push_text(&mut v, "a\"b", Encoding::Utf8Bom), Ok(()));
+        assert_eq!(v, b"\"a\"\"b\"");
+        v.clear();
+        assert_eq!(push_text(&mut v, "Gebühr €", Encoding::Windows1252), Ok(()));
+        assert_eq!(v, b"\"Geb\xFChr \x80\"");
+        v.clear();
+        assert_eq!(
+            push_text(&mut v, "Party 🎉", Encoding::Windows1252),
+            Err('🎉')
+        );
+    }
+
+    #[test]
+    fn empty_tail_follows_sample_conventions() {
+        let t = EmptyTail::new();
+        let expected: String = COLUMNS[14..]
+            .iter()
+            .map(|c| format!(";{}", empty_field(c.kind)))
+            .collect();
+        assert_eq!(t.bytes, expected.as_bytes());
+        assert_eq!(t.run(15, 17), b";;\"\"");
+        assert_eq!(t.run(126, 126), b"");
+    }
+}
