@@ -502,6 +502,17 @@ pub struct ClientsPage {
     pub next_skip: Option<u32>,
 }
 
+/// One page of `getJobs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtfJobsPage {
+    /// The jobs, oldest first as DATEV lists them.
+    pub jobs: Vec<ExtfJob>,
+    /// `Total-Items`.
+    pub total_items: Option<u64>,
+    /// `skip` of the `rel="next"` link, if any.
+    pub next_skip: Option<u32>,
+}
+
 /// The API client. Each call takes the access token explicitly (from
 /// [`crate::DatevAuth::access_token`]).
 #[derive(Debug, Clone, Copy)]
@@ -665,6 +676,36 @@ impl<'a> DatevApi<'a> {
         );
         let resp = self.send(OP, req, token, &[200])?;
         Self::json(OP, &resp)
+    }
+
+    /// `getJobs`: `GET /clients/{client-id}/extf-files/jobs?skip=&top=` → one page of
+    /// [`ExtfJob`]s with `Total-Items` and the `rel="next"` link's `skip` (extf-files 3.0.1,
+    /// datev.md §3 paging). Used to find an upload again by its `Reference-Id` after an
+    /// ambiguous `importExtfFile`.
+    pub fn list_extf_jobs(
+        &self,
+        token: &AccessToken,
+        client: &DatevClientId,
+        skip: u32,
+        top: u8,
+    ) -> Result<ExtfJobsPage, ApiError> {
+        const OP: Operation = Operation::GetExtfJobs;
+        let url = format!(
+            "{}/jobs?skip={skip}&top={}",
+            self.extf_client(client),
+            top.clamp(1, 100)
+        );
+        let resp = self.send(OP, self.request(Method::Get, url, token), token, &[200])?;
+        let jobs: Vec<ExtfJob> = Self::json(OP, &resp)?;
+        let total_items = resp
+            .header_value("Total-Items")
+            .and_then(|v| v.trim().parse().ok());
+        let next_skip = resp.header_value("Link").and_then(next_link_skip);
+        Ok(ExtfJobsPage {
+            jobs,
+            total_items,
+            next_skip,
+        })
     }
 
     /// `getClients` of accounting-clients 2.0: `GET /clients?filter=&skip=&top=` (datev.md

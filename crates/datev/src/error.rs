@@ -18,6 +18,8 @@ pub enum Operation {
     ImportExtfFile,
     /// `getJob` — `GET /clients/{client-id}/extf-files/jobs/{job-id}`.
     GetExtfJob,
+    /// `getJobs` — `GET /clients/{client-id}/extf-files/jobs`.
+    GetExtfJobs,
     /// `getClients` — `GET /clients` of accounting-clients.
     GetClients,
     /// dxso-jobs `POST /clients/{client-id}/dxso-jobs`.
@@ -46,6 +48,7 @@ impl Operation {
             Operation::StartDxsoJob => Method::Put,
             Operation::DeleteDxsoJob => Method::Delete,
             Operation::GetExtfJob
+            | Operation::GetExtfJobs
             | Operation::GetClients
             | Operation::GetDxsoJob
             | Operation::GetDxsoProtocol => Method::Get,
@@ -66,6 +69,7 @@ impl Operation {
             Operation::TokenRefresh => "token (refresh_token)",
             Operation::ImportExtfFile => "importExtfFile",
             Operation::GetExtfJob => "getJob",
+            Operation::GetExtfJobs => "getJobs",
             Operation::GetClients => "getClients",
             Operation::CreateDxsoJob => "POST dxso-jobs",
             Operation::UploadDxsoFile => "POST dxso-jobs/{job-id}/files",
@@ -85,9 +89,10 @@ impl Operation {
             | Operation::GetDxsoJob
             | Operation::GetDxsoProtocol
             | Operation::DeleteDxsoJob => Family::Dxso,
-            Operation::ImportExtfFile | Operation::GetExtfJob | Operation::GetClients => {
-                Family::Problem
-            }
+            Operation::ImportExtfFile
+            | Operation::GetExtfJob
+            | Operation::GetExtfJobs
+            | Operation::GetClients => Family::Problem,
         }
     }
 }

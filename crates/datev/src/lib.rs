@@ -32,8 +32,8 @@ mod vault;
 pub use api::{
     Client, ClientService, ClientsPage, ClientsQuery, DXSO_MAX_BYTES, DatevApi, DxsoFile,
     DxsoImportType, DxsoJobCreated, DxsoJobParams, DxsoJobState, DxsoJobStatus, EXTF_MAX_BYTES,
-    ExtfImportAccepted, ExtfJob, ExtfJobResult, ExtfUpload, JobProgress, ProtocolEntry,
-    ValidationDetails,
+    ExtfImportAccepted, ExtfJob, ExtfJobResult, ExtfJobsPage, ExtfUpload, JobProgress,
+    ProtocolEntry, ValidationDetails,
 };
 pub use auth::{
     AuthorizationRequest, CONNECTION_RECORD_VERSION, CallbackParams, ConnectError, Connected,
