@@ -396,3 +396,26 @@ fn json_checks_signature_before_body() {
         Err(SignatureError::Mismatch)
     );
 }
+
+#[test]
+fn pieces_of_every_length_sign_like_one_buffer() {
+    // Exercises the update coalescing around its 256-byte buffer: pieces that fit, fill it
+    // exactly, overflow it, and exceed it on their own.
+    for len in [0, 1, 63, 64, 65, 200, 255, 256, 257, 1000] {
+        let long = "x".repeat(len);
+        let params = pairs(&[("A", "1"), ("Body", &long), ("C", &long), ("D", "2")]);
+        let mut mac = HmacSha1::new_from_slice(TOKEN.as_bytes()).expect("any key length");
+        mac.update(format!("{LIB_URL}A1Body{long}C{long}D2").as_bytes());
+        let expected = BASE64.encode(mac.finalize().into_bytes());
+        assert_eq!(
+            compute_signature(TOKEN, LIB_URL, &params),
+            expected,
+            "{len}"
+        );
+        assert_eq!(
+            validate_form(TOKEN, LIB_URL, &params, &expected),
+            Ok(()),
+            "{len}"
+        );
+    }
+}
