@@ -9,6 +9,8 @@
 //! - `POST /sandbox/phone/reply` (form `From`, `Body`): a phone answers by SMS; `303` back to
 //!   the page.
 //! - `POST /sandbox/tick`: apply due status changes and deliver due callbacks.
+//! - `POST /sandbox/clock?advance_ms=N`: move simulated time ahead (the sandbox runs on the
+//!   real clock; this skips waiting for jobs, deliveries and expiries).
 //! - `GET /sandbox/records.json`, `GET /sandbox/deliveries.json`: request and callback logs.
 //! - `GET /sandbox/faults.json`, `PUT /sandbox/faults.json` (JSON [`crate::Faults`]): fault knobs.
 
@@ -79,6 +81,7 @@ pub fn handle<S: StateStore, C: Clock, O: HttpClient>(
             .map(|log| json_ok(&log)),
         (Method::Post, "/sandbox/phone/reply") => return reply(sim, &req),
         (Method::Post, "/sandbox/tick") => sim.tick().map(|d| json_ok(&d)),
+        (Method::Post, "/sandbox/clock") => return advance(sim, &url),
         (Method::Get, "/sandbox/records.json") => sim.records().map(|r| json_ok(&r)),
         (Method::Get, "/sandbox/deliveries.json") => sim.deliveries().map(|d| json_ok(&d)),
         (Method::Get, "/sandbox/faults.json") => sim.faults().map(|f| json_ok(&f)),
@@ -91,6 +94,32 @@ pub fn handle<S: StateStore, C: Clock, O: HttpClient>(
         _ => return not_found(),
     };
     result.unwrap_or_else(|e| text(503, &format!("sandbox state unavailable, retry: {e}")))
+}
+
+/// `POST /sandbox/clock?advance_ms=N`: skip simulated time ahead (at most 30 days at once).
+fn advance<S: StateStore, C: Clock, O: HttpClient>(sim: &Sim<S, C, O>, url: &Url) -> HttpResponse {
+    const MAX: u64 = 30 * 86_400_000;
+    let pairs = url.query_pairs();
+    let ms = match util::param(&pairs, "advance_ms").map(str::parse::<u64>) {
+        Some(Ok(ms)) if (1..=MAX).contains(&ms) => ms,
+        _ => {
+            return text(
+                400,
+                &format!("clock: advance_ms must be an integer from 1 to {MAX}"),
+            );
+        }
+    };
+    match sim
+        .advance_clock(ms)
+        .and_then(|d| sim.now_ms().map(|now| (d, now)))
+    {
+        Ok((deliveries, now)) => json_ok(&serde_json::json!({
+            "now": time::iso8601(now),
+            "now_ms": now,
+            "deliveries": deliveries.len(),
+        })),
+        Err(e) => text(503, &format!("sandbox state unavailable, retry: {e}")),
+    }
 }
 
 fn reply<S: StateStore, C: Clock, O: HttpClient>(

@@ -139,9 +139,28 @@ impl<S: StateStore, C: Clock, O: HttpClient> Sim<S, C, O> {
 
     /// Applies everything due by now and delivers due callbacks. Returns the delivery attempts.
     pub fn tick(&self) -> Result<Vec<Delivery>, StateError> {
-        let now = self.clock.now_ms();
-        let due = self.update(|st| engine::advance(&self.config, st, now))?;
+        let (due, now) = self.update(|st| {
+            let now = self.now(st);
+            (engine::advance(&self.config, st, now), now)
+        })?;
         self.deliver(due, now)
+    }
+
+    /// Simulated time: the clock port plus the state's offset.
+    fn now(&self, st: &SimState) -> u64 {
+        self.clock.now_ms().saturating_add(st.clock_offset_ms)
+    }
+
+    /// Current simulated time (ms since the epoch).
+    pub fn now_ms(&self) -> Result<u64, StateError> {
+        self.read(|st| self.now(st))
+    }
+
+    /// Moves simulated time ahead by `ms` (on top of the clock port), applies what became due and
+    /// delivers due callbacks. For hosts whose clock is the real one (the sandbox).
+    pub fn advance_clock(&self, ms: u64) -> Result<Vec<Delivery>, StateError> {
+        self.update(|st| st.clock_offset_ms = st.clock_offset_ms.saturating_add(ms))?;
+        self.tick()
     }
 
     /// Delivers callbacks outside the state lock (a receiver may call back into the simulator)
@@ -187,7 +206,6 @@ impl<S: StateStore, C: Clock, O: HttpClient> Sim<S, C, O> {
                 reason: "must be 1 to 1600 characters".into(),
             });
         }
-        let now = self.clock.now_ms();
         let cfg = &self.config;
         let to = cfg
             .twilio
@@ -195,7 +213,8 @@ impl<S: StateStore, C: Clock, O: HttpClient> Sim<S, C, O> {
             .first()
             .cloned()
             .unwrap_or_else(|| "+15005550006".into());
-        let (sid, due) = self.update(|st| {
+        let (sid, due, now) = self.update(|st| {
+            let now = self.now(st);
             let sid = st.rng.sid("SM");
             let segments = twilio::segments::count(body);
             st.twilio.messages.push(Message {
@@ -249,7 +268,7 @@ impl<S: StateStore, C: Clock, O: HttpClient> Sim<S, C, O> {
                     "received",
                 );
             }
-            (sid, engine::advance(cfg, st, now))
+            (sid, engine::advance(cfg, st, now), now)
         })?;
         let deliveries = self.deliver(due, now)?;
         Ok(Inbound { sid, deliveries })
@@ -305,8 +324,8 @@ impl<S: StateStore, C: Clock, O: HttpClient> Sim<S, C, O> {
 
     /// The code of the newest live verification to `to` (what the approver reads on the phone).
     pub fn verify_code(&self, to: &str) -> Result<Option<String>, StateError> {
-        let now = self.clock.now_ms();
         self.read(|st| {
+            let now = self.now(st);
             st.twilio
                 .verifications
                 .iter()
@@ -566,11 +585,11 @@ impl<S: StateStore, C: Clock, O: HttpClient> HttpClient for Sim<S, C, O> {
             .ok_or_else(|| HttpError::Connect(format!("invalid URL {:?}", req.url)))?;
         let (api, path) = route(&url)
             .ok_or_else(|| HttpError::Connect(format!("no simulated service at {}", url.host)))?;
-        let now = self.clock.now_ms();
-        let (result, due) = self
+        let (result, due, now) = self
             .update(|st| {
+                let now = self.now(st);
                 let due = engine::advance(&self.config, st, now);
-                (self.handle(st, now, api, path, &url, &req), due)
+                (self.handle(st, now, api, path, &url, &req), due, now)
             })
             .map_err(|e| HttpError::Transport(e.to_string()))?;
         self.deliver(due, now)

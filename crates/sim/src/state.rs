@@ -157,6 +157,10 @@ pub struct SimState {
     pub deliveries: Vec<Delivery>,
     /// Every SMS and call that reached a phone, and every reply a phone sent.
     pub phone_log: Vec<PhoneEntry>,
+    /// Added to the clock port's time: simulated time can be moved ahead where the clock is a
+    /// real one (the sandbox's "skip ahead").
+    #[serde(default)]
+    pub clock_offset_ms: u64,
 }
 
 impl SimState {
@@ -174,6 +178,7 @@ impl SimState {
             records: Vec::new(),
             deliveries: Vec::new(),
             phone_log: Vec::new(),
+            clock_offset_ms: 0,
         }
     }
 

@@ -297,3 +297,47 @@ fn phone_page_escapes_html() {
     assert!(!html.contains("<script>"));
     assert!(sandbox::phone_page(&[]).contains("No phone has received anything yet."));
 }
+
+#[test]
+fn clock_skips_ahead_on_a_real_clock() {
+    let h = Host::new(true);
+    let mut sms = twilio_post(
+        &messages_url(),
+        &[
+            ("To", "+4917612345678"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+            ("StatusCallback", &format!("{PUBLIC}/twilio/status")),
+        ],
+    );
+    sms.url = format!("{BASE}/sandbox/twilio/api/2010-04-01/Accounts/{ACCOUNT}/Messages.json");
+    assert_eq!(h.call(sms).status, 201);
+    let resp = h.call(HttpRequest::new(
+        Method::Post,
+        format!("{BASE}/sandbox/clock?advance_ms=3000"),
+    ));
+    assert_eq!(resp.status, 200);
+    let body = body_json(&resp);
+    assert_eq!(body["now"], "2024-03-01T10:00:03Z");
+    assert_eq!(body["deliveries"], 3);
+    assert_eq!(h.hooks.requests().len(), 3);
+    for bad in [
+        "",
+        "?advance_ms=0",
+        "?advance_ms=x",
+        "?advance_ms=2592000001",
+    ] {
+        let r = h.call(HttpRequest::new(
+            Method::Post,
+            format!("{BASE}/sandbox/clock{bad}"),
+        ));
+        assert_eq!(
+            (r.status, text(&r).as_str()),
+            (
+                400,
+                "clock: advance_ms must be an integer from 1 to 2592000000"
+            ),
+            "{bad}"
+        );
+    }
+}
