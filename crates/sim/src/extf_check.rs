@@ -1,7 +1,6 @@
 //! What DATEV's EXTF import checks on the server side (datev.md §1.2–§1.4, §4.1 table of
 //! `validation_details` codes): encoding by byte-order mark, the 31-field header, the posting
-//! limit. Row-level checks belong to the `extf` validator component: [`row_check`] is the one
-//! place it plugs in.
+//! limit. Then the `extf` validator component checks the whole file ([`row_check`]).
 
 use crate::state::{AffectedElement, ExtfHeaderInfo, ValidationDetails};
 
@@ -242,11 +241,43 @@ pub fn check(bytes: &[u8], consultant: u64, client: u64) -> ServerCheck {
     ServerCheck { header, failure }
 }
 
-/// Row-level validation by the `extf` validator component. It had not landed when this was
-/// written, so no row-level check runs yet; when it lands, call it here and map its findings to
-/// `ValidationDetails` (the only change needed).
-fn row_check(_bytes: &[u8]) -> Option<ValidationDetails> {
-    None
+/// Most findings listed in one job's `validation_details`.
+const MAX_ELEMENTS: usize = 20;
+
+/// The `extf` validator (components/extf) over the whole file, after DATEV's own header checks
+/// passed. Its errors fail the job: file-level ones (encoding, structure, limits) and row-level
+/// ones as 1008833 "Invalid file", header-line ones as 1008834; S7 documents no row-level code,
+/// so that mapping is this simulator's choice. Warnings do not fail a job.
+fn row_check(bytes: &[u8]) -> Option<ValidationDetails> {
+    let report = extf::validate(bytes, &extf::Options::default());
+    let errors: Vec<&extf::Finding> = report.errors().collect();
+    if errors.is_empty() {
+        return None;
+    }
+    let header_only = errors.iter().all(|f| f.line == 1);
+    let elements = errors
+        .iter()
+        .take(MAX_ELEMENTS)
+        .map(|f| {
+            let name = match (f.line, f.field) {
+                (0, _) => "file".to_owned(),
+                (line, 0) => format!("line {line}"),
+                (line, field) => format!("line {line}, field {field} ({})", f.field_name),
+            };
+            AffectedElement::new(name, f.reason.clone())
+        })
+        .collect();
+    Some(if header_only {
+        ValidationDetails::new(
+            1008834,
+            "Invalid EXTF-header",
+            "Fields with error",
+            elements,
+        )
+    } else {
+        let detail = format!("{} error(s) in the file", errors.len());
+        ValidationDetails::new(1008833, "Invalid file", &detail, elements)
+    })
 }
 
 #[cfg(test)]
@@ -255,8 +286,16 @@ mod tests {
 
     const HEADER: &str = "\"EXTF\";700;21;\"Buchungsstapel\";13;20240130140440439;;\"RE\";\"\";\"\";29098;55003;20240101;4;20240101;20240831;\"Buchungsstapel\";\"WD\";1;0;0;\"EUR\";;\"\";;;\"03\";;;\"\";\"\"";
 
+    /// `header` followed by the names line and rows of the valid fixture (Windows-1252 bytes).
     fn file(header: &str) -> Vec<u8> {
-        format!("{header}\r\nUmsatz (ohne Soll/Haben-Kz);Soll/Haben-Kennzeichen\r\n1,00;\"S\"\r\n2,00;\"H\"\r\n").into_bytes()
+        let valid: &[u8] = include_bytes!("../tests/data/EXTF_valid.csv");
+        let rest = valid
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(valid.len(), |i| i + 2);
+        let mut out = format!("{header}\r\n").into_bytes();
+        out.extend_from_slice(&valid[rest..]);
+        out
     }
 
     #[test]
@@ -267,16 +306,29 @@ mod tests {
         assert_eq!(c.header.date_from.as_deref(), Some("2024-01-01"));
         assert_eq!(c.header.date_to.as_deref(), Some("2024-08-31"));
         assert_eq!(c.header.fiscal_year_begin.as_deref(), Some("2024-01-01"));
-        assert_eq!(c.header.number_of_accounting_records, 2);
+        assert_eq!(c.header.number_of_accounting_records, 52);
         assert_eq!(c.header.data_category_id, Some(21));
     }
 
     #[test]
-    fn sample_file_passes() {
-        let bytes = include_bytes!("../tests/data/EXTF_Buchungsstapel.csv");
+    fn valid_file_passes() {
+        let bytes = include_bytes!("../tests/data/EXTF_valid.csv");
         let c = check(bytes, 29098, 55003);
         assert_eq!(c.failure, None);
-        assert_eq!(c.header.number_of_accounting_records, 54);
+        assert_eq!(c.header.number_of_accounting_records, 52);
+    }
+
+    #[test]
+    fn extf_validator_findings_fail_the_job() {
+        // DATEV's sample as published: LF line ends, UTF-8 without BOM, two unpaired fields.
+        let bytes = include_bytes!("../tests/data/EXTF_Buchungsstapel.csv");
+        let f = check(bytes, 29098, 55003).failure.unwrap();
+        assert_eq!(f.kind, "http://www.datev.de/hilfe/1008833");
+        assert_eq!(f.title, "Invalid file");
+        // The encoding finding (UTF-8 without BOM is read as Windows-1252, datev.md §1.2) comes
+        // first; the row findings follow the validator's own rules.
+        assert_eq!(f.affected_elements[0].name, "file");
+        assert!(f.affected_elements.len() <= MAX_ELEMENTS);
     }
 
     #[test]

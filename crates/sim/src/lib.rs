@@ -34,7 +34,9 @@
 //!   counts as empty only in fields 24 and 30; Buchungsstapel accepts Formatversion 12 and 13;
 //!   `.csv` in `Filename` is case-sensitive. Job fields from the header appear once the job is
 //!   no longer pending. A client without Buchungsdatenservice gets a failed job (1008838).
-//!   Row-level checks are the `extf` validator's (plugged in at `extf_check::row_check`).
+//!   Then the whole file goes through the `extf` validator (components/extf); its errors fail
+//!   the job as 1008833 "Invalid file" (or 1008834 when all are on the header line), at most
+//!   20 `affected_elements` named `line L, field F (name)`: S7 documents no row-level code.
 //! - DXSO: a job without `document.xml` ends in status 3; file names are sanitised, not
 //!   rejected; a body on create needs `Content-Type: application/json` (else DCO01018); the
 //!   finalize `PUT` needs `application/merge-patch+json`.

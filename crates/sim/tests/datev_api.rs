@@ -206,7 +206,7 @@ fn extf_import_is_202_with_location_then_pending_then_succeeded() {
     assert_eq!(done["fiscal_year_begin"], "2024-01-01");
     assert_eq!(done["date_from"], "2024-01-01");
     assert_eq!(done["date_to"], "2024-08-31");
-    assert_eq!(done["number_of_accounting_records"], 54);
+    assert_eq!(done["number_of_accounting_records"], 52);
     assert!(done.get("validation_details").is_none());
     // The uploaded bytes are kept for assertions.
     let jobs = w.sim.extf_jobs().unwrap();
@@ -253,9 +253,7 @@ fn bad_header_fails_the_job_with_validation_details() {
 fn client_without_buchungsdatenservice_gets_1008838() {
     let w = world();
     let token = w.access_token();
-    let file = String::from_utf8_lossy(&sample_extf())
-        .replace(";29098;55003;", ";455148;3;")
-        .into_bytes();
+    let file = replace_bytes(&sample_extf(), b";29098;55003;", b";455148;3;");
     let resp = w.send(extf_upload(&token, "455148-3", file));
     let url = format!("{EXTF}{}", resp.header_value("location").unwrap());
     w.advance(3_000);
@@ -312,6 +310,33 @@ fn import_request_errors() {
     assert_eq!(w.send(r).status, 405);
     // Nothing was accepted.
     assert!(w.sim.extf_jobs().unwrap().is_empty());
+}
+
+#[test]
+fn row_errors_from_the_extf_validator_fail_the_job() {
+    let w = world();
+    let token = w.access_token();
+    // DATEV's sample as published: LF line ends, UTF-8 without BOM, two unpaired fields.
+    let raw = include_bytes!("data/EXTF_Buchungsstapel.csv").to_vec();
+    let resp = w.send(extf_upload(&token, "29098-55003", raw));
+    let url = format!("{EXTF}{}", resp.header_value("location").unwrap());
+    w.advance(3_000);
+    let job = body_json(&w.send(datev(Method::Get, &url, &token)));
+    assert_eq!(job["result"], "failed");
+    let details = &job["validation_details"];
+    assert_eq!(details["type"], "http://www.datev.de/hilfe/1008833");
+    assert_eq!(details["title"], "Invalid file");
+    let elements = details["affected_elements"].as_array().unwrap();
+    // First the encoding: UTF-8 without BOM is read as Windows-1252 (datev.md §1.2); the row
+    // findings follow the `extf` validator's own rules.
+    assert_eq!(elements[0]["name"], "file");
+    assert!((1..=20).contains(&elements.len()));
+    assert!(
+        details["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with(" error(s) in the file")
+    );
 }
 
 #[test]

@@ -193,9 +193,18 @@ pub fn text(resp: &HttpResponse) -> String {
     String::from_utf8_lossy(&resp.body).into_owned()
 }
 
-/// DATEV's sample Buchungsstapel (consultant 29098, client 55003).
+/// DATEV's sample Buchungsstapel (consultant 29098, client 55003) as DATEV's API wants it:
+/// CR LF, Windows-1252, without the two rows whose fields are not paired (52 rows).
 pub fn sample_extf() -> Vec<u8> {
-    include_bytes!("../data/EXTF_Buchungsstapel.csv").to_vec()
+    include_bytes!("../data/EXTF_valid.csv").to_vec()
+}
+
+/// `bytes` with the first occurrence of `from` replaced by `to`.
+pub fn replace_bytes(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    match bytes.windows(from.len()).position(|w| w == from) {
+        Some(i) => [&bytes[..i], to, &bytes[i + from.len()..]].concat(),
+        None => bytes.to_vec(),
+    }
 }
 
 pub fn extf_upload(token: &str, client: &str, file: Vec<u8>) -> HttpRequest {
