@@ -338,12 +338,15 @@ pub fn column(number: u8) -> Option<&'static Column> {
     COLUMNS.get(usize::from(number).checked_sub(1)?)
 }
 
-/// Pairs of columns that must be filled together (`datev.md` §1.7): each Beleginfo and
-/// Zusatzinformation Art/Inhalt pair, #17 with #105, #115 with #116, #5 with #6.
+/// Pairs of columns that DATEV's documentation says travel together (`datev.md` §1.7), but that
+/// DATEV's own sample leaves half-filled (#17 without #105 on line 3, #115 without #116 on
+/// line 46): the validator warns, the model admits them.
+pub const SOFT_PAIRS: &[(u8, u8)] = &[(17, 105), (115, 116)];
+
+/// Pairs of columns that must be filled together (`datev.md` §1.7): #5 with #6 and each
+/// Beleginfo and Zusatzinformation Art/Inhalt pair.
 pub const PAIRS: &[(u8, u8)] = &[
     (5, 6),
-    (17, 105),
-    (115, 116),
     (21, 22),
     (23, 24),
     (25, 26),

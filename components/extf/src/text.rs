@@ -202,11 +202,14 @@ mod tests {
     #[test]
     fn windows_1252_table_agrees_with_encoding_rs() {
         for b in 0u8..=255 {
-            let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(&[b]);
+            let byte = [b];
+            let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(&byte);
             let c = decoded.chars().next().unwrap_or('\u{fffd}');
             if (0x80..=0x9f).contains(&(c as u32)) {
-                // WHATWG maps the five unassigned bytes to C1 controls; we refuse those anyway.
-                assert_eq!(to_windows_1252(c), Some(b));
+                // WHATWG maps the five unassigned bytes to C1 controls, which DATEV text may
+                // not hold anyway: they have no byte here.
+                assert!([0x81, 0x8D, 0x8F, 0x90, 0x9D].contains(&b), "{b:#04x}");
+                assert_eq!(to_windows_1252(c), None);
                 continue;
             }
             assert_eq!(to_windows_1252(c), Some(b), "byte {b:#04x} -> {c:?}");

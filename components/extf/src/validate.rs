@@ -304,7 +304,8 @@ fn run(
             last_terminator = Terminator::CrLf;
             continue;
         }
-        let build = out.is_some();
+        // Without a valid header there is no model to build (and no period for Belegdatum).
+        let build = out.is_some() && header.is_some();
         if let Some(b) = check_row(
             &fields,
             rec.line,
@@ -528,6 +529,24 @@ fn check_header(
     hs: &mut HeaderState,
 ) -> Option<Header> {
     let errors_before = ctx.findings.iter().filter(|f| f.is_error()).count();
+    // A file whose first field is not EXTF/DTVF is not DATEV-Format at all: one finding, not
+    // one per header field.
+    let first = fields
+        .first()
+        .map(|f| String::from_utf8_lossy(f.raw).into_owned());
+    if !matches!(first.as_deref(), Some("EXTF" | "DTVF")) {
+        let value = first.unwrap_or_default();
+        ctx.push(Finding::error(
+            Code::Format,
+            1,
+            1,
+            HEADER_FIELD_NAMES[0],
+            &value,
+            "must be \"EXTF\": this is not a DATEV-Format file (line 1 is the header: \"EXTF\";700;21;\"Buchungsstapel\";13;…)",
+        ));
+        hs.stop = true;
+        return None;
+    }
     let n = fields.len();
     if byte_len > MAX_HEADER_CHARS + 2 {
         ctx.push(Finding::error(
@@ -620,10 +639,7 @@ fn check_header(
     match get(1) {
         "EXTF" => {}
         "DTVF" => err(ctx, 1, Code::Unsupported, "DTVF", "DTVF marks files of DATEV's own apps; third-party files and the upload API use EXTF (1008834)".into()),
-        s => {
-            err(ctx, 1, Code::Format, s, "must be \"EXTF\"; this does not look like a DATEV-Format file".into());
-            hs.stop = true;
-        }
+        _ => {}
     }
     match get(2) {
         "700" => {}
@@ -1126,27 +1142,35 @@ fn check_row(
         }
     }
     // Fields that travel together (§1.7).
-    for &(a, b) in std::iter::once(&(4u8, 5u8))
-        .chain(std::iter::once(&(4u8, 6u8)))
-        .chain(columns::PAIRS)
-    {
+    let strict = [(4u8, 5u8), (4, 6)]
+        .into_iter()
+        .chain(columns::PAIRS.iter().copied())
+        .map(|p| (p, Severity::Error));
+    let soft = columns::SOFT_PAIRS.iter().map(|&p| (p, Severity::Warning));
+    for ((a, b), severity) in strict.chain(soft) {
         let (fa, fb) = (filled[usize::from(a)], filled[usize::from(b)]);
         let one_way = a == 4;
         if (one_way && fa && !fb) || (!one_way && fa != fb) {
             let (set, missing) = if fa { (a, b) } else { (b, a) };
             let col = &COLUMNS[usize::from(missing) - 1];
-            ctx.push(Finding::error(
+            let reason = if severity == Severity::Error {
+                "they must be filled together"
+            } else {
+                "DATEV's documentation pairs them, though DATEV's own sample fills only one"
+            };
+            ctx.push(Finding::new(
+                severity,
                 Code::Pairing,
                 line,
                 u16::from(missing),
                 col.name,
                 "",
                 format!(
-                    "empty, but field {set} ({}) is filled; they must be filled together",
+                    "empty, but field {set} ({}) is filled; {reason}",
                     COLUMNS[usize::from(set) - 1].name
                 ),
             ));
-            has_error = true;
+            has_error |= severity == Severity::Error;
         }
     }
     if has_error || ctx.findings[errors_before..].iter().any(Finding::is_error) || !build {
@@ -1191,7 +1215,7 @@ fn check_field(
     let ctx = sink.ctx;
     if let Kind::Text { .. } = col.kind
         && !value.is_ascii()
-        && let Some(c) = value
+        && let Some(c) = text::to_nfc(value)
             .chars()
             .find(|&c| text::to_windows_1252(c).is_none() && !text::is_control(c))
     {
