@@ -16,10 +16,21 @@
 //! | `token:datev:<client>` | JSON, tokens sealed | datev | DATEV connection and tokens |
 //! | `oauth:datev:<state>` | JSON, sealed | datev | one OAuth authorization attempt |
 //! | `claim:oauth-state:<state>` | counter | datev | single use of an OAuth `state` |
-//! | `batch:<id>` | JSON | api, poller | a booking batch |
-//! | `job:<datev-job-id>` | JSON | poller | a DATEV job being polled |
-//! | `outbox:<dedup-key>` | JSON | poller, sender | an alert to send (`sms-<job>-<contact>`, `call-<job>`) |
-//! | `lease:<name>:<window>` | counter | cron components | "one ticker per window" |
+//! | `seq:batch` | counter | api | last batch id handed out ([`crate::batch::SEQ_KEY`]) |
+//! | `batch:<id>` | JSON [`crate::batch::Batch`] | api (create), poller (submit → result), approval gate | a booking batch and its history |
+//! | `batch-file:<id>:<n>` | bytes | api | the batch's EXTF file (n = 0) or DXSO files ([`crate::batch::file_key`]) |
+//! | `claim:submit:<id>:<attempt>` | counter | poller | owner of one submission attempt ([`crate::batch::submit_claim`]) |
+//! | `claim:decide:<id>` | counter | approval gate | the one decision on a held batch ([`crate::batch::decision_claim`]) |
+//! | `idem:batches:<key>` | JSON | api | `Idempotency-Key` → batch id and request hash |
+//! | `claim:idem:<key>:<window>` | counter | api | one creation per key (two 5-minute windows) |
+//! | `client:<client>` | JSON [`crate::client_config::ClientConfig`] | api | contacts, controller, approver, risk and release policy |
+//! | `seq:datev-clients`, `datev-client:<slot>`, `claim:datev-client:<client>` | counter, text, counter | api (connect) | DATEV clients ever connected (the poller refreshes their tokens) |
+//! | `job:<datev-job-id>` | JSON [`crate::job::JobRecord`] | poller | a DATEV job being polled |
+//! | `outbox:<dedup-key>` | JSON [`crate::outbox::OutboxItem`] | producers create, then only the sender | an alert to send (`sms-<job>-<contact>`, `call-<job>`, …) |
+//! | `seq:sched:<index>:<bucket>` | counter | producers | slots of one due-index bucket ([`crate::schedule`]) |
+//! | `sched:<index>:<bucket>:<slot>` | JSON [`crate::schedule::Entry`] | producers; deleted by the consumer | "item X is due at T" (indexes `datev-submit`, `datev-poll`, `outbox`) |
+//! | `cursor:sched:<index>` | JSON [`crate::schedule::Cursor`] | the index's consumer (under its lease) | how far the consumer got |
+//! | `lease:<name>:<window>` | counter | cron components | "one ticker per window" (`datev-poller`, `datev-refresh:<client>`, …) |
 //!
 //! Rules:
 //! - A **counter** key (`seq:…`, `claim:…`, `lease:…`) is only ever changed with `increment`,

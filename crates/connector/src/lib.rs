@@ -6,11 +6,16 @@
 //! globals".
 
 pub mod audit;
+pub mod batch;
+pub mod client_config;
 pub mod form;
 pub mod inbound;
+pub mod job;
 pub mod keys;
 pub mod memory;
+pub mod outbox;
 pub mod ports;
+pub mod schedule;
 pub mod secret;
 pub mod time;
 pub mod webhook;
