@@ -1,0 +1,145 @@
+//! Replay: an operator puts a `failed` alert back in line (issue 8's `POST /audit/{id}/replay`
+//! ends here for Twilio sends).
+//!
+//! Replay goes through the same path as the first send: the item becomes `pending` again with a
+//! fresh failure count, and the next tick sends it under the next attempt claim. The journal's
+//! open attempt is cleared and the old SID is unlinked, so a late callback of the old message
+//! cannot move the replayed item, and a replay can never make two sends of one attempt. Only a
+//! `failed` item can be replayed: a pending, sending, sent or delivered alert is refused with
+//! its state, so a replay can never send an alert twice that went out.
+
+use crate::journal::{self, JournalError, SENDER, SendJournal};
+use crate::tick::masked_subject;
+use connector::audit::{self, Actor, AuditEntry, Outcome};
+use connector::outbox::{self, DedupKey, OUTBOX_SCHEDULE, OutboxError, OutboxState};
+use connector::schedule::{self, ScheduleConfig, ScheduleError};
+use connector::{KeyValue, StoreError};
+
+/// Why a replay was not done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// No such outbox item.
+    #[error("outbox item {0} does not exist")]
+    NotFound(String),
+    /// The item is not `failed`; nothing to replay.
+    #[error("outbox item {key} is {state}, only a failed alert can be replayed")]
+    NotFailed {
+        /// The item (number masked).
+        key: String,
+        /// Its state.
+        state: &'static str,
+    },
+    /// The store failed: nothing or only part done; replaying again is safe.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A record is unreadable.
+    #[error("{key} is corrupt: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl From<OutboxError> for ReplayError {
+    fn from(e: OutboxError) -> Self {
+        match e {
+            OutboxError::Store(s) => Self::Store(s),
+            OutboxError::Corrupt { key, reason } => Self::Corrupt { key, reason },
+        }
+    }
+}
+
+impl From<JournalError> for ReplayError {
+    fn from(e: JournalError) -> Self {
+        match e {
+            JournalError::Store(s) => Self::Store(s),
+            JournalError::Corrupt { key, reason } => Self::Corrupt { key, reason },
+        }
+    }
+}
+
+impl From<ScheduleError> for ReplayError {
+    fn from(e: ScheduleError) -> Self {
+        match e {
+            ScheduleError::Store(s) => Self::Store(s),
+            ScheduleError::Corrupt { key, reason } => Self::Corrupt { key, reason },
+        }
+    }
+}
+
+/// Puts the failed item `key` back in line, due at `now_ms`, and audits it as done by `actor`.
+/// Writes: journal 1, SID unlink 0–1, item 1, index entry 2, audit 2.
+pub fn replay(
+    store: &(impl KeyValue + ?Sized),
+    schedule_config: &ScheduleConfig,
+    key: &DedupKey,
+    now_ms: u64,
+    actor: Actor,
+) -> Result<(), ReplayError> {
+    let subject = masked_subject(key.as_str());
+    let mut item =
+        outbox::load(store, key)?.ok_or_else(|| ReplayError::NotFound(subject.clone()))?;
+    if item.state != OutboxState::Failed {
+        return Err(ReplayError::NotFailed {
+            key: subject,
+            state: match item.state {
+                OutboxState::Pending => "pending",
+                OutboxState::Sending => "sending",
+                OutboxState::Sent => "sent",
+                OutboxState::Delivered => "delivered",
+                OutboxState::Failed => "failed",
+            },
+        });
+    }
+    let mut j = journal::load(store, key)?.unwrap_or_else(|| SendJournal {
+        version: journal::JOURNAL_VERSION,
+        attempts: item.attempts,
+        ..SendJournal::default()
+    });
+    j.open = None;
+    j.failures = 0;
+    j.status_checks = 0;
+    j.updated_at_ms = now_ms;
+    journal::save(store, key, &j)?;
+    let old_sid = item.twilio_sid.take();
+    if let Some(sid) = &old_sid {
+        store.delete(&journal::sid_key(sid))?;
+    }
+    let last_error = item.last_error.take();
+    item.state = OutboxState::Pending;
+    item.next_attempt_at_ms = now_ms;
+    item.updated_at_ms = now_ms;
+    outbox::save(store, &item)?;
+    schedule::append(
+        store,
+        schedule_config,
+        OUTBOX_SCHEDULE,
+        &key.store_key(),
+        now_ms,
+        now_ms,
+    )?;
+    let mut entry = AuditEntry::new(
+        now_ms,
+        actor,
+        format!("{SENDER}.replay"),
+        subject,
+        Outcome::Ok,
+    )
+    .with("attempts", j.attempts.to_string());
+    if let Some(sid) = old_sid {
+        entry = entry.with("previous_sid", sid);
+    }
+    if let Some(e) = last_error {
+        entry = entry.with("previous_error", crate::tick::redact_numbers(&e));
+    }
+    audit::append(store, &entry).map_err(|e| match e {
+        audit::AuditError::Store(s) => ReplayError::Store(s),
+        other => ReplayError::Corrupt {
+            key: "audit".into(),
+            reason: other.to_string(),
+        },
+    })?;
+    Ok(())
+}
