@@ -134,7 +134,11 @@ fn wit_of(component: &[u8]) -> Result<String> {
         .collect();
     let mut printer = WitPrinter::default();
     printer.print(resolve, main, &nested)?;
-    Ok(printer.output.to_string())
+    // The printer starts nested `package … { }` blocks right after the main one's closing brace.
+    Ok(printer
+        .output
+        .to_string()
+        .replace("}\npackage ", "}\n\npackage "))
 }
 
 fn print_wit(path: &Path) -> Result<()> {

@@ -229,7 +229,7 @@ pub fn validate_json(
 /// # Errors
 /// A [`FormError`] naming the pair (position and, for values, the name) and the problem.
 pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(body.iter().filter(|&&b| b == b'&').count() + 1);
     let mut start = 0;
     let mut position = 0;
     for pair in body.split(|&b| b == b'&') {
@@ -275,21 +275,30 @@ pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> {
 fn form_decode(input: &[u8]) -> Result<Vec<u8>, usize> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
-    while let Some(&b) = input.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
+    while let Some(tail) = input.get(i..).filter(|tail| !tail.is_empty()) {
+        // Copy the plain run in one go; most names and values have no escape at all.
+        let run = tail
+            .iter()
+            .position(|&b| b == b'+' || b == b'%')
+            .unwrap_or(tail.len());
+        out.extend_from_slice(&tail[..run]);
+        i += run;
+        match input.get(i) {
+            Some(b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            Some(_) => {
                 let hi = input.get(i + 1).copied().and_then(hex_val);
                 let lo = input.get(i + 2).copied().and_then(hex_val);
                 match (hi, lo) {
                     (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
                     _ => return Err(i),
                 }
-                i += 2;
+                i += 3;
             }
-            _ => out.push(b),
+            None => {}
         }
-        i += 1;
     }
     Ok(out)
 }
