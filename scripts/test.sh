@@ -71,7 +71,7 @@ for m in ["spin.toml"] + sorted(glob.glob("tests/fixtures/*/spin.toml")):
 PY
 
 step "clippy (native, all targets)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "clippy (components on their wasm targets)"
 wasi_pkgs=() lib_pkgs=()
@@ -85,7 +85,7 @@ done
 [ ${#lib_pkgs[@]} -eq 0 ] || cargo clippy --release --target wasm32-unknown-unknown "${lib_pkgs[@]}" -- -D warnings
 
 step "tests (native logic + built components in the embedded Spin test host)"
-cargo test --workspace --locked
+cargo test --workspace
 
 # Extra suites contributed by components (Node/jco interop, fuzzing, schema checks): each
 # components/*/ci.sh is run from the repository root.
