@@ -10,7 +10,9 @@
 //! - `inbound:<slot>` — a [`QueueEntry`]: the event record, or a tombstone left by a concurrent
 //!   duplicate.
 //! - `claim:inbound:<dedup-key>` — taken with `increment` *after* the record is stored.
-//! - `cursor:inbound` — the processor's [`Cursor`] (next slot to look at).
+//! - `cursor:inbound` — the processor's [`Cursor`] (next slot to look at); other consumers keep
+//!   their own under `cursor:inbound:<consumer>` ([`keys::inbound_cursor`]): reading never
+//!   changes the queue, so several consumers can follow it independently.
 //!
 //! # Enqueue order, and why ([`enqueue`])
 //! 1. `get(claim)`: present → a duplicate, answered at once with no write. The claim is only ever

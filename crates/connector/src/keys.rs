@@ -9,7 +9,8 @@
 //! | `seq:inbound` | counter | webhook | last inbound-queue slot handed out (the queue's tail) |
 //! | `inbound:<slot>` | JSON [`crate::inbound::QueueEntry`] | webhook; then only the queue processor | one received Twilio event (or a tombstone) |
 //! | `claim:inbound:<dedup-key>` | counter | webhook | taken (→ 1) only after the event's record is stored; >1 = deliveries seen |
-//! | `cursor:inbound` | JSON [`crate::inbound::Cursor`] | queue processor (under its lease) | next slot to process |
+//! | `cursor:inbound` | JSON [`crate::inbound::Cursor`] | inbound-SMS processor (under its lease) | next slot to process |
+//! | `cursor:inbound:<consumer>` | JSON [`crate::inbound::Cursor`] | another consumer of the queue (e.g. `twilio-sender` for status callbacks) | that consumer's next slot |
 //! | `claim:applied:<dedup-key>` | counter | queue processor | the event was applied (apply-once across duplicate slots) |
 //! | `seq:audit:<yyyymmdd>` | counter | every component | last audit sequence number of that UTC day |
 //! | `audit:<yyyymmdd>:<seq>` | JSON [`crate::audit::AuditEntry`] | every component | one audit entry |
@@ -48,6 +49,12 @@ pub const INBOUND_SEQ: &str = "seq:inbound";
 
 /// The inbound queue processor's cursor (JSON, written only by the lease holder).
 pub const INBOUND_CURSOR: &str = "cursor:inbound";
+
+/// The cursor of one more consumer of the inbound queue. The queue is a log: records are never
+/// moved by reading, so each consumer keeps its own position (`cursor:inbound:<consumer>`).
+pub fn inbound_cursor(consumer: &str) -> String {
+    format!("{INBOUND_CURSOR}:{}", segment(consumer))
+}
 
 /// The record in inbound-queue slot `slot` (slots start at 1).
 pub fn inbound_slot(slot: u64) -> String {
@@ -168,6 +175,10 @@ mod tests {
     fn layout() {
         let day = Day::from_ymd(2026, 11, 25).unwrap();
         assert_eq!(inbound_slot(17), "inbound:17");
+        assert_eq!(
+            inbound_cursor("twilio-sender"),
+            "cursor:inbound:twilio-sender"
+        );
         assert_eq!(
             inbound_claim("msg:SMx:delivered"),
             "claim:inbound:msg:SMx:delivered"
