@@ -11,6 +11,8 @@ pub mod columns;
 mod dxso;
 mod filename;
 mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 mod model;
 mod text;
 pub mod tokenize;
