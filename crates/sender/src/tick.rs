@@ -1,6 +1,6 @@
 //! One tick of the `twilio-sender` cron component.
 //!
-//! 1. **Lease**: `increment(lease:twilio-sender:<now / lease_ms>) == 1`, or the tick ends at once
+//! 1. **Lease**: `increment(lease:twilio-sender:<cron timestamp / lease_ms>) == 1`, or the tick ends at once
 //!    (another instance works this window). The tick starts no request after
 //!    `tick_budget_ms`, so it ends inside its window.
 //! 2. **Status callbacks**: the inbound queue from the sender's own cursor (bounded): message and
@@ -182,11 +182,16 @@ impl<'a> Sender<'a> {
         &self.config
     }
 
-    /// Runs one tick (see the module docs).
-    pub fn tick(&self) -> Result<TickReport, TickError> {
+    /// Runs the tick the scheduler fired at `timestamp_s` (Unix seconds, the cron metadata),
+    /// see the module docs.
+    ///
+    /// The lease window comes from the scheduler's timestamp, which every instance firing the
+    /// same tick shares, not from each instance's clock: skewed clocks cannot split one tick
+    /// into two windows. Everything else (deadline, backoff, records) uses the clock port.
+    pub fn tick(&self, timestamp_s: u64) -> Result<TickReport, TickError> {
         let store = self.ports.store;
         let start = self.ports.clock.now_ms();
-        let window = start / self.config.lease_ms.max(1);
+        let window = timestamp_s.saturating_mul(1000) / self.config.lease_ms.max(1);
         if !store.claim(&keys::lease(SENDER, window))? {
             return Ok(TickReport::default());
         }

@@ -11,7 +11,7 @@ use connector::inbound::{
     self, CallStatusEvent, DedupKey as EventKey, InboundEvent, MessageStatusEvent, Sid, Status,
 };
 use connector::outbox::{AlertResult, DedupKey, OutboxState};
-use connector::{HttpClient, HttpError, HttpRequest, HttpResponse, KeyValue, Method};
+use connector::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse, KeyValue, Method};
 use sender::journal;
 use sim::{PhoneKind, SimConfig, TransportFaults, TwilioFaults, Window};
 use std::path::PathBuf;
@@ -417,7 +417,7 @@ fn an_invalid_number_is_a_clear_error_and_an_audit_entry_and_nothing_is_sent() {
         sleep: &sleep,
     };
     let report = sender::Sender::new(ports, w.twilio.clone(), w.config.clone())
-        .tick()
+        .tick(w.clock.now_secs())
         .unwrap();
     assert_eq!((report.sms_sent, report.given_up), (0, 1));
     let failed = w.item(&item.dedup_key);

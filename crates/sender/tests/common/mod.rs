@@ -203,7 +203,7 @@ impl World {
             sleep: &sleep,
         };
         let sender = Sender::new(ports, self.twilio.clone(), self.config.clone());
-        let report = sender.tick();
+        let report = sender.tick(self.clock.now_secs());
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
