@@ -74,7 +74,7 @@ pub struct DatevSetup {
 /// | `datev_client_secret` (secret) | empty: a public client (datev.md §5.2, §8) |
 /// | `datev_redirect_uri` | the registered redirect URI (`…/datev/callback`) |
 /// | `datev_authorize_url`, `datev_token_url` | OAuth endpoints (datev.md §5.1) |
-/// | `datev_extf_url`, `datev_clients_url`, `datev_dxso_url` | API server URLs incl. `/platform…/v<n>` |
+/// | `datev_extf_files_url`, `datev_accounting_clients_url`, `datev_dxso_jobs_url` | API server URLs incl. `/platform…/v<n>` |
 /// | `datev_token_keys` (secret) | `<key-id>:<base64 32 bytes>[,…]`, first = current (`datev::Keyring::parse`) |
 pub fn datev(lookup: Lookup<'_>) -> Result<DatevSetup, ConfigError> {
     let invalid = |name: &'static str| {
@@ -97,9 +97,9 @@ pub fn datev(lookup: Lookup<'_>) -> Result<DatevSetup, ConfigError> {
     let endpoints = Endpoints::custom(
         &required(lookup, "datev_authorize_url")?,
         &required(lookup, "datev_token_url")?,
-        &required(lookup, "datev_extf_url")?,
-        &required(lookup, "datev_clients_url")?,
-        &required(lookup, "datev_dxso_url")?,
+        &required(lookup, "datev_extf_files_url")?,
+        &required(lookup, "datev_accounting_clients_url")?,
+        &required(lookup, "datev_dxso_jobs_url")?,
     )
     .map_err(|e| ConfigError::Invalid {
         name: url_variable(e.field),
@@ -124,9 +124,9 @@ fn url_variable(field: &str) -> &'static str {
     match field {
         "authorize_url" => "datev_authorize_url",
         "token_url" => "datev_token_url",
-        "extf_files_url" => "datev_extf_url",
-        "accounting_clients_url" => "datev_clients_url",
-        _ => "datev_dxso_url",
+        "extf_files_url" => "datev_extf_files_url",
+        "accounting_clients_url" => "datev_accounting_clients_url",
+        _ => "datev_dxso_jobs_url",
     }
 }
 
@@ -218,15 +218,15 @@ mod tests {
                 "http://127.0.0.1:3000/sandbox/datev/api/token",
             ),
             (
-                "datev_extf_url",
+                "datev_extf_files_url",
                 "http://127.0.0.1:3000/sandbox/datev/extf-files/platform-sandbox/v3",
             ),
             (
-                "datev_clients_url",
+                "datev_accounting_clients_url",
                 "http://127.0.0.1:3000/sandbox/datev/clients/platform-sandbox/v2",
             ),
             (
-                "datev_dxso_url",
+                "datev_dxso_jobs_url",
                 "http://127.0.0.1:3000/sandbox/datev/dxso-jobs/platform-sandbox/v2",
             ),
             (

@@ -152,15 +152,15 @@ pub fn variables() -> Vec<(&'static str, String)> {
         ),
         ("datev_token_url", format!("{BASE}/sandbox/datev/api/token")),
         (
-            "datev_extf_url",
+            "datev_extf_files_url",
             format!("{BASE}/sandbox/datev/extf-files/platform-sandbox/v3"),
         ),
         (
-            "datev_clients_url",
+            "datev_accounting_clients_url",
             format!("{BASE}/sandbox/datev/clients/platform-sandbox/v2"),
         ),
         (
-            "datev_dxso_url",
+            "datev_dxso_jobs_url",
             format!("{BASE}/sandbox/datev/dxso-jobs/platform-sandbox/v2"),
         ),
         ("datev_token_keys", KEYS.into()),
