@@ -27,6 +27,7 @@
 //! | `client:<client>` | JSON [`crate::client_config::ClientConfig`] | api | contacts, controller, approver, risk and release policy |
 //! | `seq:datev-clients`, `datev-client:<slot>`, `claim:datev-client:<client>` | counter, text, counter | api (connect) | DATEV clients ever connected (the poller refreshes their tokens) |
 //! | `job:<datev-job-id>` | JSON [`crate::job::JobRecord`] | poller | a DATEV job being polled |
+//! | `claim:alerted:reconsent:<client>:<since-ms>` | counter | poller | the re-consent alert of one episode is in the outbox |
 //! | `outbox:<dedup-key>` | JSON [`crate::outbox::OutboxItem`] | producers create, then only the sender | an alert to send (`sms-<job>-<contact>`, `call-<job>`, …) |
 //! | `seq:sched:<index>:<bucket>` | counter | producers | slots of one due-index bucket ([`crate::schedule`]) |
 //! | `sched:<index>:<bucket>:<slot>` | JSON [`crate::schedule::Entry`] | producers; deleted by the consumer | "item X is due at T" (indexes `datev-submit`, `datev-poll`, `outbox`) |

@@ -8,6 +8,8 @@
 //! The components only convert Spin's types and supply the ports (`spin-glue`); everything here
 //! is tested natively against the simulator (`crates/sim`) with the in-memory ports.
 
+#![warn(missing_docs)]
+
 pub mod alerts;
 pub mod api;
 pub mod config;

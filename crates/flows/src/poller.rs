@@ -382,18 +382,34 @@ impl<'a> Poller<'a> {
         }
     }
 
+    /// Makes sure the re-consent episode that started at `since_ms` has its alert: create-if-
+    /// absent, then the marker `claim:alerted:reconsent:<client>:<since-ms>`, so later ticks
+    /// neither alert again nor keep re-indexing a pending alert (a crash before the marker only
+    /// repeats the harmless create-if-absent).
     fn reconsent_alert(
         &self,
         client: &ClientId,
         since_ms: u64,
         report: &mut TickReport,
     ) -> Result<(), TickError> {
+        let marker = format!(
+            "claim:alerted:reconsent:{}:{since_ms}",
+            connector::keys::segment(client.as_str())
+        );
+        if connector::keys::read_counter(self.store(), &marker)
+            .map_err(|e| TickError::Corrupt(e.to_string()))?
+            > 0
+        {
+            return Ok(());
+        }
         let Some(config) = client_config::load(self.store(), client)? else {
             return Ok(());
         };
-        if let Some(item) = alerts::for_reconsent(&config, since_ms, self.now())
-            && outbox::enqueue(self.store(), &self.config.schedule, &item, self.now())?
-                == Enqueued::Created
+        let Some(item) = alerts::for_reconsent(&config, since_ms, self.now()) else {
+            return Ok(());
+        };
+        if outbox::enqueue(self.store(), &self.config.schedule, &item, self.now())?
+            == Enqueued::Created
         {
             report.alerts += 1;
             let entry = self
@@ -405,6 +421,7 @@ impl<'a> Poller<'a> {
                 .with("client", client.as_str());
             self.audit(report, entry);
         }
+        self.store().increment(&marker, 1)?;
         Ok(())
     }
 

@@ -377,6 +377,16 @@ fn invalid_grant_means_reconsent_and_exactly_one_alert() {
         (CARL, AlertResult::NeedsReconsent)
     );
     assert_eq!(actions(&w, "datev-poller.reconsent").len(), 1);
+    // Indexed once for the sender, not again on every tick.
+    let plan = connector::schedule::scan(
+        &w.store,
+        &w.poller.schedule,
+        "outbox",
+        w.now(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(plan.due.len(), 1);
     assert_eq!(
         w.tap
             .requests()
