@@ -144,7 +144,7 @@ pub fn admin_token(lookup: Lookup<'_>) -> Result<Secret, ConfigError> {
 }
 
 /// The poller's settings (all optional; defaults in brackets): `poller_tick_ms` [5000, the cron
-/// interval], `poller_max_submissions` [10], `poller_max_polls` [50], `poller_budget_ms` [20000],
+/// interval], `poller_max_submissions` [10], `poller_max_polls` [50], `poller_budget_ms` [4000],
 /// `datev_poll_base_ms` [2000], `datev_poll_cap_ms` [600000], `datev_poll_min_delay_ms` [1000],
 /// `datev_poll_deadline_ms` [86400000].
 pub fn poller(lookup: Lookup<'_>) -> Result<PollerConfig, ConfigError> {

@@ -16,6 +16,9 @@
 //!    job marked `notified`.
 //!
 //! A tick stops starting new work after `budget_ms`; entries not reached stay in their index.
+//! Should a tick still overlap the next one (a slow DATEV answer), both work the same entries
+//! safely: a submission attempt has exactly one owner (its claim), a duplicate status call is a
+//! harmless GET, and results and alerts are create-if-absent.
 //!
 //! # Exactly once, with crashes anywhere
 //! Every step is written so that re-running the tick from any point converges:
@@ -78,7 +81,8 @@ pub struct PollerConfig {
     pub max_submissions: usize,
     /// Poll entries handled per tick (default 50).
     pub max_polls: usize,
-    /// No new item is started after this long into the tick (default 20 s).
+    /// No new item is started after this long into the tick (default 4 s, less than the tick
+    /// interval, so a tick rarely overlaps the next one; an overlap is still safe, see above).
     pub budget_ms: u64,
     /// Job polling: base, cap, minimum delay, deadline (default 2 s, 10 min, 1 s, 24 h).
     pub poll: PollPolicy,
@@ -102,7 +106,7 @@ impl Default for PollerConfig {
             tick_ms: 5_000,
             max_submissions: 10,
             max_polls: 50,
-            budget_ms: 20_000,
+            budget_ms: 4_000,
             poll: PollPolicy::default(),
             submit_retry: PollPolicy::new(5_000, 900_000, 1_000, 365 * 86_400_000)
                 .unwrap_or_default(),

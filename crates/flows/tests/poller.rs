@@ -301,20 +301,58 @@ fn the_token_expires_in_the_middle_of_polling() {
     assert_eq!(actions(&w, "datev-poller.token-refresh").len(), 4);
 }
 
-/// Runs `during` when the first token request is in flight, then sends it.
+/// Runs `during` when the first request whose URL contains `needle` is in flight, then sends
+/// it.
 struct Interleave<'a> {
     inner: &'a dyn HttpClient,
+    needle: &'static str,
     during: Box<dyn Fn() + 'a>,
     fired: std::cell::Cell<bool>,
 }
 
 impl HttpClient for Interleave<'_> {
     fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        if req.url.ends_with("/token") && !self.fired.replace(true) {
+        if req.url.contains(self.needle) && !self.fired.replace(true) {
             (self.during)();
         }
         self.inner.send(req)
     }
+}
+
+#[test]
+fn an_overlapping_tick_never_uploads_the_same_batch_twice() {
+    let w = World::new().ready();
+    let id = w.create_batch(&bookings_batch("overlap", 1));
+    w.clock.advance_ms(5_000);
+    let b_report = std::cell::RefCell::new(None);
+    let slow = Interleave {
+        inner: &w.tap,
+        needle: "/extf-files/import",
+        during: Box::new(|| {
+            // The next tick starts while this one's upload is still in flight.
+            *b_report.borrow_mut() = Some(w.poller().tick(w.now() / 1000 + 5).unwrap());
+        }),
+        fired: std::cell::Cell::new(false),
+    };
+    let ports = datev::Ports {
+        store: &w.store,
+        http: &slow,
+        clock: &*w.clock,
+        rng: &w.rng,
+    };
+    let a = Poller::new(&w.poller, &w.setup, ports)
+        .tick(w.now() / 1000)
+        .unwrap();
+    drop(slow);
+    let b = b_report.into_inner().unwrap();
+    assert_eq!(
+        (a.lease, a.submitted, b.lease, b.submitted),
+        (true, 1, true, 0)
+    );
+    w.ticks(3);
+    assert_eq!(w.batch(id)["state"], "succeeded");
+    assert_eq!(w.imports(), 1);
+    assert_eq!(w.outbox().len(), 2);
 }
 
 #[test]
@@ -324,6 +362,7 @@ fn two_concurrent_pollers_refresh_once() {
     let b_report = std::cell::RefCell::new(None);
     let slow = Interleave {
         inner: &w.tap,
+        needle: "/token",
         during: Box::new(|| {
             // Another instance ticks (the next window) while the first refresh is in flight.
             *b_report.borrow_mut() = Some(w.poller().tick(w.now() / 1000 + 5).unwrap());
