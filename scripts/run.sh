@@ -50,5 +50,5 @@ if ! "$SPIN" plugins list --installed 2>/dev/null | grep -q "trigger-cron $CRON_
     || manual "trigger-cron $CRON_VERSION"
 fi
 
-echo "Starting ml-connector on the sandbox: open http://127.0.0.1:3000/ (phone: /sandbox/phone)"
+echo "Starting ml-connector on the sandbox: the phone is at http://127.0.0.1:3000/sandbox/phone"
 exec "$SPIN" build --up "$@"
