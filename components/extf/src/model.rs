@@ -179,7 +179,7 @@ impl Date {
 
     /// Leap year in the Gregorian calendar.
     pub const fn is_leap(year: u16) -> bool {
-        (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+        (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
     }
 
     /// Year.

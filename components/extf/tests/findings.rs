@@ -32,7 +32,11 @@ fn summary(bytes: &[u8]) -> Vec<(Severity, Code, u32, u16)> {
         .collect()
 }
 
-use Code::*;
+use Code::{
+    AccountLength, Charset, Consistency, FieldCount, FiscalYear, Format, InvalidDate, Limit,
+    LineEnding, NotNfc, NotWindows1252, OutsidePeriod, Pairing, Quoting, Range, Required, Reserved,
+    Structure, TooLong, Unsupported,
+};
 use Severity::{Error as E, Warning as W};
 
 #[test]
@@ -278,7 +282,7 @@ fn encoding_and_line_endings() {
             .map(|f| (f.severity, f.code, f.line))
             .collect::<Vec<_>>(),
         // Read as Windows-1252, "Schlüssel" in line 2 differs from DATEV's column name.
-        vec![(E, Encoding, 0), (W, Format, 2)]
+        vec![(E, Code::Encoding, 0), (W, Format, 2)]
     );
     assert!(
         r.findings[0].reason.contains("\"Ã¼\""),
@@ -298,7 +302,7 @@ fn encoding_and_line_endings() {
             .iter()
             .map(|f| (f.severity, f.code))
             .collect::<Vec<_>>(),
-        vec![(W, Encoding)]
+        vec![(W, Code::Encoding)]
     );
     // LF only, and no final line break.
     let lf: Vec<u8> = good(Encoding::Windows1252)
