@@ -59,7 +59,7 @@ impl AllowedHost {
         };
         let (host, port) = rest.rsplit_once(':').unwrap_or((rest, ""));
         let port = match port.split_once('/') {
-            Some((port, path)) if path.is_empty() => port,
+            Some((port, "")) => port,
             Some(_) => return Err(format!("{url:?} has a path, which is not allowed")),
             None => port,
         };

@@ -99,15 +99,17 @@ type OutgoingArgs = (
 /// A compiled (and composed) component, ready to instantiate.
 pub(crate) struct Prepared {
     pub(crate) pre: InstancePre<HostState>,
+    origin: Origin,
 }
 
 type CacheSlot = Arc<OnceLock<Result<Arc<Prepared>, String>>>;
+/// Path, size, mtime and role (dependency name and export) of every input of a composition.
+type CacheKey = Vec<(PathBuf, u64, SystemTime, String)>;
 
 /// Compiled components by their inputs (paths, sizes and mtimes of the component and its
 /// dependencies), for the whole test process: cranelift takes seconds on a composed component.
-fn cache() -> &'static Mutex<HashMap<Vec<(PathBuf, u64, SystemTime, String)>, CacheSlot>> {
-    static CACHE: OnceLock<Mutex<HashMap<Vec<(PathBuf, u64, SystemTime, String)>, CacheSlot>>> =
-        OnceLock::new();
+fn cache() -> &'static Mutex<HashMap<CacheKey, CacheSlot>> {
+    static CACHE: OnceLock<Mutex<HashMap<CacheKey, CacheSlot>>> = OnceLock::new();
     CACHE.get_or_init(Mutex::default)
 }
 
@@ -238,9 +240,13 @@ impl AppInner {
             compiled_now = Some(started.elapsed());
             result
         });
-        if let Some(took) = compiled_now {
+        if let (Some(took), Ok(p)) = (compiled_now, prepared) {
+            let how = match p.origin {
+                Origin::Compiled => "compiled",
+                Origin::DiskCache => "loaded from the compile cache",
+            };
             self.log(format!(
-                "[test-host] compiled component {component_id:?} in {:.2}s",
+                "[test-host] component {component_id:?} {how} in {:.2}s",
                 took.as_secs_f64()
             ));
         }
@@ -642,8 +648,7 @@ fn compile(
     }
     let bytes = compose::compose(&component.id, main, loaded)
         .with_context(|| format!("composing the dependencies of component {:?}", component.id))?;
-    let compiled = Component::from_binary(engine(), &bytes)
-        .map_err(anyhow::Error::from)
+    let (compiled, origin) = load_or_compile(&component.id, &bytes)
         .with_context(|| format!("compiling component {:?}", component.id))?;
     let pre = linker()?
         .instantiate_pre(&compiled)
@@ -656,7 +661,83 @@ fn compile(
                 component.id
             )
         })?;
-    Ok(Arc::new(Prepared { pre }))
+    Ok(Arc::new(Prepared { pre, origin }))
+}
+
+/// `<target>/<profile>/test-host-cache`, next to the test executables: compiled components
+/// outlive one test process there (every `tests/*.rs` is its own process, and cranelift needs
+/// seconds to tens of seconds for a composed app component on a loaded machine).
+fn disk_cache_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let dir = profile_dir.join("test-host-cache");
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir)
+}
+
+/// Compiles `bytes`, or loads the machine code this host compiled for exactly these bytes and
+/// this engine configuration before.
+fn load_or_compile(id: &str, bytes: &[u8]) -> anyhow::Result<(Component, Origin)> {
+    use sha2::{Digest, Sha256};
+    use std::hash::{Hash, Hasher};
+
+    let Some(dir) = disk_cache_dir() else {
+        return Ok((Component::from_binary(engine(), bytes)?, Origin::Compiled));
+    };
+    let mut engine_hash = std::hash::DefaultHasher::new();
+    engine()
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let digest = Sha256::new()
+        .chain_update(bytes)
+        .chain_update(engine_hash.finish().to_le_bytes())
+        .finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(format!("{id}-{hex}.cwasm"));
+    if path.exists() {
+        // SAFETY: `deserialize_file` trusts the file to be the output of `Component::serialize`
+        // for a compatible engine. Files of this name are only ever written below, by this
+        // host, from `serialize` of the same engine configuration (the name includes the
+        // engine's compatibility hash and the SHA-256 of the input), into the build directory,
+        // and only by atomic rename of a complete file. wasmtime additionally checks the
+        // header and the engine compatibility and errors (no UB) on a mismatch.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize_file(engine(), &path) };
+        match loaded {
+            Ok(component) => return Ok((component, Origin::DiskCache)),
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    let component = Component::from_binary(engine(), bytes)?;
+    if let Ok(serialized) = component.serialize() {
+        let tmp = dir.join(format!("{id}-{hex}.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, serialized).is_ok() && std::fs::rename(&tmp, &path).is_ok() {
+            // Keep one compiled version per component id: older builds are dead weight.
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let same_id = name
+                        .strip_prefix(&format!("{id}-"))
+                        .is_some_and(|rest| rest.len() == 32 + ".cwasm".len());
+                    if same_id && entry.path() != path {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+        } else {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok((component, Origin::Compiled))
+}
+
+/// Where [`load_or_compile`] got the machine code from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Origin {
+    Compiled,
+    DiskCache,
 }
 
 /// Captured stdout/stderr of one instance.

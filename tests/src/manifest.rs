@@ -851,7 +851,7 @@ source = "lib.wasm"
             ),
             (
                 BASE.replace("\"https://{{ host }}\"", "\"api.example.com\""),
-                "does not contain a scheme",
+                "must be <scheme>://<host>",
             ),
             (
                 BASE.replace("{{ token }}", "{{ nope }}"),

@@ -142,27 +142,30 @@ impl Router {
     pub(crate) fn route(&self, path: &str) -> Option<RouteMatch> {
         let trailing_slash = path.ends_with('/');
         let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-        let mut best: Option<(Vec<u8>, &Route, Vec<(String, String)>, String)> = None;
+        let mut best: Option<(Vec<u8>, &Route)> = None;
         for route in &self.routes {
-            let Some((captures, rest)) = matches(route, &parts) else {
+            if matches(route, &parts).is_none() {
                 continue;
-            };
+            }
             let rank = rank(route);
-            if best.as_ref().is_none_or(|(r, ..)| rank > *r) {
-                let path_info = if route.trailing_wildcard {
-                    match (rest.is_empty(), trailing_slash) {
-                        (true, false) => String::new(),
-                        (true, true) => "/".into(),
-                        (false, false) => format!("/{rest}"),
-                        (false, true) => format!("/{rest}/"),
-                    }
-                } else {
-                    String::new()
-                };
-                best = Some((rank, route, captures, path_info));
+            if best.as_ref().is_none_or(|(r, _)| rank > *r) {
+                best = Some((rank, route));
             }
         }
-        best.map(|(_, route, captures, path_info)| RouteMatch {
+        let (_, route) = best?;
+        let (captures, rest) = matches(route, &parts)?;
+        let path_info = if route.trailing_wildcard {
+            // Spin's historic trailing-slash rules (`RouteMatch::trailing_wildcard`).
+            match (rest.is_empty(), trailing_slash) {
+                (true, false) => String::new(),
+                (true, true) => "/".into(),
+                (false, false) => format!("/{rest}"),
+                (false, true) => format!("/{rest}/"),
+            }
+        } else {
+            String::new()
+        };
+        Some(RouteMatch {
             component: route.component.clone(),
             based_route: route.based.clone(),
             raw_route: route.raw.clone(),

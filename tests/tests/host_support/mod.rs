@@ -54,10 +54,13 @@ pub fn enc(s: &str) -> String {
         .collect()
 }
 
+/// How a [`Recorder`] answers.
+pub type Answer = Box<dyn Fn(&HttpRequest) -> Result<HttpResponse, HttpError> + Send + Sync>;
+
 /// An outbound client that records requests and answers from a script.
 pub struct Recorder {
     pub seen: Mutex<Vec<HttpRequest>>,
-    pub answer: Box<dyn Fn(&HttpRequest) -> Result<HttpResponse, HttpError> + Send + Sync>,
+    pub answer: Answer,
 }
 
 impl Recorder {
