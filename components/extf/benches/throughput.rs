@@ -278,6 +278,9 @@ mod wasm {
         let linker: Linker<()> = Linker::new(&engine);
         for &n in sizes {
             let mut store = Store::new(&engine, ());
+            // A 1M-row file is ~330 MB returned by one call: above wasmtime's default limit on
+            // guest-to-host data per call, so a host writing such batches must raise it.
+            store.set_hostcall_fuel(usize::MAX);
             let inst = ok(DatevExtf::instantiate(&mut store, &component, &linker));
             let mut belegfeld = String::new();
             let bookings: Vec<w::Booking> =
