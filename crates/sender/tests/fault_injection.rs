@@ -58,7 +58,7 @@ fn run_one(seed: u64, totals: &mut Totals) {
         twilio: TwilioFaults {
             transport: TransportFaults {
                 connect_error_permille: 30,
-                rate_limit_storm: (seed % 4 == 0).then_some(Window {
+                rate_limit_storm: seed.is_multiple_of(4).then_some(Window {
                     from_ms: T0 + 5_000,
                     until_ms: T0 + 45_000,
                 }),
@@ -75,7 +75,7 @@ fn run_one(seed: u64, totals: &mut Totals) {
         },
         ..Faults::default()
     };
-    let mut w = World::with(cfg, seed % 2 == 0, seed);
+    let mut w = World::with(cfg, seed.is_multiple_of(2), seed);
     w.config.request_slot_ms = [0, 250][(seed % 2) as usize];
     w.save_client(Some(CONTROLLER));
     let contacts = numbers(3);
@@ -113,13 +113,12 @@ fn run_one(seed: u64, totals: &mut Totals) {
         reports.extend(w.run(&keys, 1));
         // An escalation may have added job 2's call.
         let call2 = DedupKey::job_call("job-2");
-        if !keys.contains(&call2) {
-            if connector::outbox::load(&*w.store, &call2)
+        if !keys.contains(&call2)
+            && connector::outbox::load(&*w.store, &call2)
                 .expect("load")
                 .is_some()
-            {
-                keys.push(call2);
-            }
+        {
+            keys.push(call2);
         }
         let finished = keys.iter().all(|k| {
             matches!(
