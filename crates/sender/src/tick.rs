@@ -799,7 +799,10 @@ impl<'s, 'a> Run<'s, 'a> {
         // Read again: the claim's holder writes the journal right after taking the claim.
         let fresh = journal::load(self.store(), &item.dedup_key).map_err(journal_error)?;
         let marker_key = lost_claim_key(&item.dedup_key, n);
-        let holder_silent = fresh.as_ref().is_none_or(|j| j.attempts < n);
+        // Only a clean journal may be taken over: an open attempt must be reconciled first.
+        let holder_silent = fresh
+            .as_ref()
+            .is_none_or(|j| j.attempts < n && j.open.is_none());
         if holder_silent && may_adopt {
             match self.store().get(&marker_key)? {
                 Some(bytes) => {
