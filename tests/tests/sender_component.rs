@@ -77,7 +77,7 @@ fn alert(i: usize, now: u64) -> OutboxItem {
         DedupKey::job_sms(&job, &to),
         Channel::Sms,
         to,
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             Language::De
         } else {
             Language::En
@@ -88,12 +88,14 @@ fn alert(i: usize, now: u64) -> OutboxItem {
             batch: BatchId::new(4000 + i as u64),
             reference: Some(format!("RE {i:02}/2026")),
             datev_job: Some(job),
-            result: if i % 3 == 0 {
+            result: if i.is_multiple_of(3) {
                 AlertResult::Failed
             } else {
                 AlertResult::Succeeded
             },
-            reason: (i % 3 == 0).then(|| "1008834 Invalid EXTF-header".to_owned()),
+            reason: i
+                .is_multiple_of(3)
+                .then(|| "1008834 Invalid EXTF-header".to_owned()),
         },
         now,
     )
