@@ -29,6 +29,11 @@
 //! | `job:<datev-job-id>` | JSON [`crate::job::JobRecord`] | poller | a DATEV job being polled |
 //! | `claim:alerted:reconsent:<client>:<since-ms>` | counter | poller | the re-consent alert of one episode is in the outbox |
 //! | `outbox:<dedup-key>` | JSON [`crate::outbox::OutboxItem`] | producers create, then only the sender | an alert to send (`sms-<job>-<contact>`, `call-<job>`, …) |
+//! | `outbox-send:<dedup-key>` | JSON (`sender::journal::SendJournal`) | twilio-sender | the alert's attempts, failures and open (unreconciled) attempt |
+//! | `claim:outbox-send:<dedup-key>:<n>` | counter | twilio-sender | owner of send attempt `n` of one alert |
+//! | `outbox-send-lost:<dedup-key>:<n>` | JSON | twilio-sender | when a lost attempt claim was first seen (a dead holder is skipped after a grace time) |
+//! | `outbox-sid:<sid>` | JSON (`sender::journal::SidLink`) | twilio-sender | which alert a Twilio `SM…`/`CA…` SID belongs to (status callbacks) |
+//! | `pace:twilio-sender` | JSON (`sender::pace::PaceState`) | twilio-sender (under its lease) | the 429 gate and backoff level between ticks |
 //! | `seq:sched:<index>:<bucket>` | counter | producers | slots of one due-index bucket ([`crate::schedule`]) |
 //! | `sched:<index>:<bucket>:<slot>` | JSON [`crate::schedule::Entry`] | producers; deleted by the consumer | "item X is due at T" (indexes `datev-submit`, `datev-poll`, `outbox`) |
 //! | `cursor:sched:<index>` | JSON [`crate::schedule::Cursor`] | the index's consumer (under its lease) | how far the consumer got |
