@@ -42,8 +42,9 @@ pub const CLIENT_ADDR: &str = "127.0.0.1:54321";
 pub const SELF_ORIGIN: &str = "127.0.0.1:3000";
 /// `spin-client-addr` of service-chained requests (`CHAINED_CLIENT_ADDR` in Spin).
 const CHAINED_CLIENT_ADDR: &str = "0.0.0.0:0";
-/// Capacity of each captured stdout/stderr of one instance.
-const LOG_CAPACITY: usize = 1 << 20;
+/// Limit of each captured stdout/stderr of one instance (the buffer grows as needed; a guest
+/// writing more than this traps on the write).
+const LOG_CAPACITY: usize = 64 << 20;
 
 // ---- engine, linker, compiled components ------------------------------------------------------
 
@@ -666,8 +667,12 @@ fn compile(
 
 /// `<target>/<profile>/test-host-cache`, next to the test executables: compiled components
 /// outlive one test process there (every `tests/*.rs` is its own process, and cranelift needs
-/// seconds to tens of seconds for a composed app component on a loaded machine).
+/// seconds to tens of seconds for a composed app component on a loaded machine). Set
+/// `TEST_HOST_NO_DISK_CACHE` to compile from scratch.
 fn disk_cache_dir() -> Option<PathBuf> {
+    if std::env::var_os("TEST_HOST_NO_DISK_CACHE").is_some() {
+        return None;
+    }
     let exe = std::env::current_exe().ok()?;
     let profile_dir = exe.parent()?.parent()?;
     let dir = profile_dir.join("test-host-cache");

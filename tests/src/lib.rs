@@ -19,14 +19,21 @@
 //! - **Manifest** ([`manifest`]): `spin.toml` v2 with unknown keys rejected, component ids,
 //!   variable names and templates, store labels, `allowed_outbound_hosts` grammar, dependency
 //!   keys and sources, http/cron triggers. Relative paths are relative to the manifest.
-//! - **A fresh instance per HTTP request and per cron tick**; compiled components are cached
-//!   for the whole test process (keyed by path, size and mtime of the component and its
-//!   dependencies).
+//! - **A fresh instance per HTTP request and per cron tick**. Compiled components are cached in
+//!   memory for the process (keyed by path, size and mtime of the component and its
+//!   dependencies) and on disk in `target/<profile>/test-host-cache` (keyed by SHA-256 of the
+//!   composed bytes and wasmtime's engine hash; `TEST_HOST_NO_DISK_CACHE=1` disables it).
 //! - **Dependencies** are composed with wac-graph 0.12 before instantiation, as `spin-compose`
-//!   does (see [`compose`](crate::component_imports) notes in `src/compose.rs`).
+//!   does: each `[component.<id>.dependencies]` key must match an import (exact
+//!   `ns:pkg/iface@ver`, any version, whole package, or plain name), `{ component = "<id>" }`
+//!   and `{ path = "…" }` sources, optional `export`; all of the main component's exports are
+//!   re-exported.
 //! - **HTTP trigger**: routing (exact, `:name`, trailing `/...`, best match wins, private routes
 //!   only by chaining), Spin's `spin-*` headers appended after the client's, `404` when nothing
-//!   matches, the export `wasi:http/incoming-handler`.
+//!   matches, the export `wasi:http/incoming-handler`. The guest's URI is the URL's scheme plus
+//!   the `Host` header; `Host` itself (like every forbidden header) never reaches the guest —
+//!   wasmtime-wasi-http strips it, which also reorders the header map (values of one name keep
+//!   their order).
 //! - **Cron trigger**: `handle-cron-event` of `fermyon:spin-cron@2.0.0` with `{timestamp}`.
 //! - **Outbound HTTP**: `allowed_outbound_hosts` (denied → `HttpRequestDenied`, the request
 //!   never reaches the client), `Host` stripped, service chaining (`http://<id>.spin.internal`)
@@ -65,6 +72,14 @@
 //!   The scheme of [`SpinApp::http`]'s URL stands for the listener's scheme.
 //! - Cron expressions are checked for shape (6–7 fields) only; nothing is scheduled — tests call
 //!   [`SpinApp::cron`].
+//! - Outbound requests to Spin's own listener address (`http://127.0.0.1:3000/...`) are ordinary
+//!   outbound requests here and go to the [`SpinApp::set_outbound`] client; under `spin up` they
+//!   would reach the app's HTTP trigger over the network. A test that wants that loop answers
+//!   them in its client.
+//! - From cron, an allowed `*.spin.internal` URL fails at once with `DnsError(NXDOMAIN)` (Spin
+//!   asks real DNS, which fails the same way); chaining to a component without an HTTP trigger
+//!   fails with `DestinationNotFound`.
+//! - An `increment` beyond `i64` is an error on both backends (Spin's SQLite host would wrap).
 
 mod allowed_hosts;
 mod bindings;
