@@ -133,7 +133,7 @@ fn flat_wit(f: &w::Finding) -> Flat {
     let code = debug.trim_start_matches("Code::");
     // WIT enum case `not-windows1252` is `NotWindows1252` in Rust; compare via kebab-case.
     let mut kebab = String::new();
-    for (i, c) in code.chars().enumerate() {
+    for (i, c) in code.char_indices() {
         if c.is_ascii_uppercase() && i > 0 && !code[..i].ends_with(|p: char| p.is_ascii_digit()) {
             kebab.push('-');
         }
