@@ -160,18 +160,40 @@ fn connect(w: &World, http: &dyn HttpClient) -> Result<Connected, ConnectError> 
 
 /// A minimal valid Buchungsstapel for 29098-55003 (header as in datev.md §1.4, one booking),
 /// UTF-8 with BOM (datev.md §1.2).
+/// A one-booking Buchungsstapel the simulator's EXTF check accepts: Formatversion 13 rows carry
+/// all 125 fields (datev.md §1.5), and field 114 (Festschreibung) repeats the header's 0, since
+/// an empty one means locked.
 fn extf_file() -> Vec<u8> {
+    const COLUMNS: usize = 125;
+    let names = "Umsatz (ohne Soll/Haben-Kz);Soll/Haben-Kennzeichen;WKZ Umsatz;Kurs;Basis-Umsatz;WKZ Basis-Umsatz;\
+                 Konto;Gegenkonto (ohne BU-Schlüssel);BU-Schlüssel;Belegdatum;Belegfeld 1";
+    let mut row = vec![""; COLUMNS];
+    let given = [
+        "119,00",
+        "\"S\"",
+        "\"EUR\"",
+        "",
+        "",
+        "",
+        "10000",
+        "8400",
+        "\"\"",
+        "1502",
+        "\"RE-2024-17\"",
+    ];
+    row[..given.len()].copy_from_slice(&given);
+    row[114 - 1] = "0";
+    let names = format!("{names}{}\r\n", ";".repeat(COLUMNS - 11));
     let mut f = b"\xEF\xBB\xBF".to_vec();
     f.extend_from_slice(
         concat!(
             "\"EXTF\";700;21;\"Buchungsstapel\";13;20240301100000000;;\"RE\";\"\";\"\";29098;55003;20240101;4;",
             "20240201;20240229;\"Rechnungsausgang 02/2024\";\"\";1;0;0;\"EUR\";;\"\";;;\"03\";;;\"\";\"\"\r\n",
-            "Umsatz (ohne Soll/Haben-Kz);Soll/Haben-Kennzeichen;WKZ Umsatz;Kurs;Basis-Umsatz;WKZ Basis-Umsatz;",
-            "Konto;Gegenkonto (ohne BU-Schlüssel);BU-Schlüssel;Belegdatum;Belegfeld 1\r\n",
-            "119,00;S;\"EUR\";;;;10000;8400;\"\";1502;\"RE-2024-17\"\r\n",
         )
         .as_bytes(),
     );
+    f.extend_from_slice(names.as_bytes());
+    f.extend_from_slice(format!("{}\r\n", row.join(";")).as_bytes());
     f
 }
 
@@ -450,7 +472,7 @@ fn extf_job_succeeds_while_the_token_expires_mid_polling() {
         .unwrap();
     assert_eq!(accepted.retry_after_s, Some(5));
     let (job, calls) = poll_extf(&w, &tap, &accepted.job_id, accepted.retry_after_s);
-    assert_eq!(job.progress(), JobProgress::Succeeded);
+    assert_eq!(job.progress(), JobProgress::Succeeded, "{job:?}");
     assert_eq!(job.id, accepted.job_id.as_str());
     assert_eq!(job.number_of_accounting_records, Some(1));
     assert_eq!(job.reference_id.as_deref(), Some("batch-0001"));
