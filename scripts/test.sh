@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%s, %ss] %s\n' "$(date -u +%H:%M:%S)" "$SECONDS" "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 step "toolchain: wasm targets, rustfmt, clippy"
