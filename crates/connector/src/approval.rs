@@ -400,20 +400,32 @@ pub fn on_hold(
         request_queued: false,
         expires_at_ms,
     };
+    // The expiry entry first and the Verify item last: a crash in between is repaired by
+    // running this again, and the Verify item's presence says the whole start was written
+    // (`api` resumes an interrupted start on an idempotent replay).
+    schedule::append(
+        store,
+        &EXPIRY_SCHEDULE_CONFIG,
+        EXPIRY_SCHEDULE,
+        &b.id.key(),
+        expires_at_ms,
+        now_ms,
+    )?;
     if let Some(c) = config
         && let Some(approver) = &c.approver
     {
         let language = c.language_of(approver);
-        let verify = OutboxItem::new(
-            DedupKey::approval_verify(b.id),
-            Channel::Verify,
-            approver.phone.clone(),
+        let record = ApproverRecord {
+            version: APPROVER_VERSION,
+            client: c.client.clone(),
+            client_name: c.name.clone(),
             language,
-            alert_text(b, c, AlertResult::ApprovalRequested),
-            now_ms,
-        );
-        outbox::enqueue(store, outbox_schedule, &verify, now_ms)?;
-        started.verify_queued = true;
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| ApprovalError::Corrupt {
+            key: approver_key(&approver.phone),
+            reason: e.to_string(),
+        })?;
+        store.set(&approver_key(&approver.phone), &bytes)?;
         if c.release.sms_reply || c.release.delivered_callback {
             let request = OutboxItem::new(
                 DedupKey::approval_sms(b.id, &approver.phone),
@@ -426,26 +438,17 @@ pub fn on_hold(
             outbox::enqueue(store, outbox_schedule, &request, now_ms)?;
             started.request_queued = true;
         }
-        let record = ApproverRecord {
-            version: APPROVER_VERSION,
-            client: c.client.clone(),
-            client_name: c.name.clone(),
+        let verify = OutboxItem::new(
+            DedupKey::approval_verify(b.id),
+            Channel::Verify,
+            approver.phone.clone(),
             language,
-        };
-        let bytes = serde_json::to_vec(&record).map_err(|e| ApprovalError::Corrupt {
-            key: approver_key(&approver.phone),
-            reason: e.to_string(),
-        })?;
-        store.set(&approver_key(&approver.phone), &bytes)?;
+            alert_text(b, c, AlertResult::ApprovalRequested),
+            now_ms,
+        );
+        outbox::enqueue(store, outbox_schedule, &verify, now_ms)?;
+        started.verify_queued = true;
     }
-    schedule::append(
-        store,
-        &EXPIRY_SCHEDULE_CONFIG,
-        EXPIRY_SCHEDULE,
-        &b.id.key(),
-        expires_at_ms,
-        now_ms,
-    )?;
     let mut entry = AuditEntry::new(
         now_ms,
         Actor::Component {

@@ -772,6 +772,11 @@ impl<'a> Api<'a> {
                     if b.state == BatchState::Approved && b.submission.is_none() {
                         self.append_submit(b.id, now)?;
                     }
+                    // … or, held, the start of its approval gate (the Verify item is its last
+                    // write; everything `on_hold` writes may be written again).
+                    if b.state == BatchState::Held {
+                        self.resume_hold(&b, now)?;
+                    }
                     Ok(Idem::Replay(Box::new(b)))
                 }
                 None => Ok(Idem::Create(rec.batch)),
@@ -916,6 +921,30 @@ impl<'a> Api<'a> {
             _ => {}
         }
         Ok(b)
+    }
+
+    /// Starts the approval gate of a held batch again when a crash interrupted its start.
+    fn resume_hold(&self, b: &Batch, now: u64) -> Result<(), Fail> {
+        let config = client_config::load(self.store(), &b.client)?;
+        if config.as_ref().is_some_and(|c| c.approver.is_some())
+            && connector::outbox::load(
+                self.store(),
+                &connector::outbox::DedupKey::approval_verify(b.id),
+            )
+            .map_err(|e| internal(&e.to_string()))?
+            .is_none()
+        {
+            approval::on_hold(
+                self.store(),
+                &self.settings.outbox_schedule,
+                b,
+                config.as_ref(),
+                self.settings.hold_ttl_ms,
+                now,
+            )
+            .map_err(approval_fail)?;
+        }
+        Ok(())
     }
 
     /// Parses and validates the request (no writes).

@@ -595,3 +595,78 @@ fn a_held_batch_expires_and_approver_and_controller_are_told_once() {
         .collect();
     assert_eq!(texts.len(), 2);
 }
+
+#[test]
+fn a_replayed_creation_finishes_an_interrupted_hold() {
+    let w = world(false, false);
+    let body = bookings_batch("Zahllauf 03", 2).to_string();
+    let post = || {
+        let auth = format!("Bearer {ADMIN}");
+        w.request(
+            "POST",
+            "/batches",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", "zahllauf-03"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let r = post();
+    assert_eq!(r.status, 201);
+    let id: u64 = serde_json::from_slice::<Value>(&r.body).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    // A crash before the Verify item, the start's last write.
+    let key = format!("outbox:verify-batch{id}");
+    w.store.delete(&key).unwrap();
+    let r = post();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header_value("Idempotent-Replayed"), Some("true"));
+    let item: connector::outbox::OutboxItem = serde_json::from_slice(&w.raw(&key)).unwrap();
+    assert_eq!(item.channel, Channel::Verify);
+    // A second replay changes nothing more.
+    let writes = w.store.writes();
+    assert_eq!(post().status, 200);
+    assert_eq!(
+        w.store.writes() - writes,
+        2,
+        "only the replay's own audit entry"
+    );
+}
+
+#[test]
+fn one_approver_many_held_batches_share_verifys_send_limit() {
+    // Verify keys a verification by number, not by batch: the sixth start within ten minutes is
+    // refused (60203) and that item ends failed with the reason; the code already sent is the
+    // same for all of them and approves any one batch.
+    let w = world(false, false);
+    let ids: Vec<u64> = (0..6).map(|_| held(&w)).collect();
+    let report = send(&w);
+    assert_eq!((report.verifications, report.given_up), (5, 1));
+    let failed: Vec<_> = w
+        .outbox()
+        .into_iter()
+        .filter(|i| i.state == OutboxState::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("more than five sends to this verification (60203)"),
+        "{:?}",
+        failed[0].last_error
+    );
+    let code = code(&w);
+    let (status, _) = approve(&w, ids[5], &code);
+    assert_eq!(status, 200);
+    // The verification is used: another batch needs a new code.
+    let (status, body) = approve(&w, ids[0], &code);
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (410, Some("verification_gone"))
+    );
+}
