@@ -30,7 +30,7 @@
 //! | `seq:datev-clients`, `datev-client:<slot>`, `claim:datev-client:<client>` | counter, text, counter | api (connect) | DATEV clients ever connected (the poller refreshes their tokens) |
 //! | `job:<datev-job-id>` | JSON [`crate::job::JobRecord`] | poller | a DATEV job being polled |
 //! | `claim:alerted:reconsent:<client>:<since-ms>` | counter | poller | the re-consent alert of one episode is in the outbox |
-//! | `outbox:<dedup-key>` | JSON [`crate::outbox::OutboxItem`] | producers create, then only the sender | an alert to send (`sms-<job>-<contact>`, `call-<job>`, …) |
+//! | `outbox:<dedup-key>` | JSON [`crate::outbox::OutboxItem`] | producers create, then only the sender | an alert to send (`sms-<job>-<contact>`, `call-<job>`, the approval gate's `verify-batch<id>`, `sms-approval<id>-<e164>`, `sms-expired<id>-<e164>`, `sms-reply-<sid>`, …; [`crate::outbox::DedupKey`]) |
 //! | `outbox-send:<dedup-key>` | JSON (`sender::journal::SendJournal`) | twilio-sender | the alert's attempts, failures and open (unreconciled) attempt |
 //! | `claim:outbox-send:<dedup-key>:<n>` | counter | twilio-sender | owner of send attempt `n` of one alert |
 //! | `outbox-send-lost:<dedup-key>:<n>` | JSON | twilio-sender | when a lost attempt claim was first seen (a dead holder is skipped after a grace time) |

@@ -670,3 +670,80 @@ fn one_approver_many_held_batches_share_verifys_send_limit() {
         (410, Some("verification_gone"))
     );
 }
+
+#[test]
+fn twilio_down_or_unconfigured_changes_nothing_and_says_so() {
+    let mut w = world(false, false);
+    let id = held(&w);
+    send(&w);
+    w.tap.fail(
+        "VerificationCheck",
+        0,
+        false,
+        Err(connector::HttpError::Connect("refused".into())),
+    );
+    let r = w.admin(
+        "POST",
+        &format!("/batches/{id}/approve"),
+        "application/json",
+        json!({"code": code(&w)}).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 502);
+    assert_eq!(r.header_value("Retry-After"), Some("30"));
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["outcome"], "twilio_unavailable");
+    assert_eq!(w.batch(id)["state"], "held");
+    let last = audit_of(&w, "api.batch-approve").pop().unwrap();
+    assert!(
+        matches!(
+            &last.outcome,
+            connector::audit::Outcome::Failed {
+                status: Some(502),
+                ..
+            }
+        ),
+        "{last:?}"
+    );
+    // The code still works once Twilio answers again.
+    let (status, _) = approve(&w, id, &code(&w));
+    assert_eq!(status, 200);
+
+    let id = held(&w);
+    w.api_settings.twilio = Err("twilio_api_key_secret: required setting is missing".into());
+    let (status, body) = approve(&w, id, "123456");
+    assert_eq!(status, 500);
+    assert_eq!(
+        body["error"],
+        "Twilio Verify is not configured: twilio_api_key_secret: required setting is missing"
+    );
+}
+
+#[test]
+fn an_orphaned_copy_of_an_applied_event_is_passed_over_without_a_second_effect() {
+    let w = world(true, false);
+    let id = held(&w);
+    let slot = inbound_sms(&w, 1, ALMA, &format!("YES {id}"));
+    // A webhook request stored a second copy under the same dedup key and failed before its
+    // claim (`connector::inbound` docs): the copy sits in the next slot.
+    let Slot::Event(mut copy) = inbound::read_slot(&w.store, slot).unwrap() else {
+        panic!()
+    };
+    let next = w.store.increment("seq:inbound", 1).unwrap() as u64;
+    copy.slot = next;
+    w.store
+        .set(
+            &format!("inbound:{next}"),
+            &serde_json::to_vec(&inbound::QueueEntry::Event(copy)).unwrap(),
+        )
+        .unwrap();
+    let r = w.ticks(1);
+    assert_eq!(
+        (
+            r.releases.applied,
+            r.releases.duplicates,
+            r.releases.decided
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(audit_of(&w, "approval.approve").len(), 1);
+}
