@@ -414,3 +414,57 @@ fn held_batch_verify_code_release_failure_alerts_sms_reply_release_and_a_clean_a
         );
     }
 }
+
+#[test]
+fn the_delivered_callback_of_the_approval_request_releases_a_batch_where_the_policy_says_so() {
+    let (app, out) = setup();
+    let sim = &out.sim;
+    connect(&app, &out);
+    let config = json!({
+        "name": "Musterholz GmbH",
+        "finance_contacts": [{"name": "Anna", "phone": "0151 12345678"}],
+        "controller": {"name": "Carl", "phone": "0176 12345678"},
+        "approver": {"name": "Alma", "phone": "0151 99990000"},
+        "risk": {"threshold_cents": 20_000},
+        "release": {"delivered_callback": true, "hold_ttl_ms": 86_400_000}
+    });
+    let r = admin(
+        &app,
+        Method::Put,
+        &format!("/clients/{CLIENT}"),
+        "application/json",
+        config.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    let (status, b) = post_json(&app, "/batches", &bookings_batch(2));
+    assert_eq!((status, b["state"].as_str()), (201, Some("held")));
+    let id = b["id"].as_u64().unwrap();
+    let t0 = now_s();
+    cron(&app, "twilio-sender", t0);
+    sim.tick().unwrap();
+    // Nothing released before Twilio reports the request delivered.
+    cron(&app, "datev-poller", t0 + 5);
+    assert_eq!(state(&app, id), "held");
+    // The simulated Twilio's status callbacks (signed) through the webhook into the queue.
+    let answers = out.forward(&app);
+    assert!(
+        !answers.is_empty() && answers.iter().all(|s| *s == 200),
+        "{answers:?}\n{}",
+        app.logs().join("\n")
+    );
+    cron(&app, "datev-poller", t0 + 10);
+    let s = state(&app, id);
+    assert!(
+        s == "submitted" || s == "failed",
+        "{s}\n{}",
+        app.logs().join("\n")
+    );
+    let approvals: Vec<AuditEntry> = audit(&app)
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.action == "approval.approve")
+        .collect();
+    assert_eq!(approvals.len(), 1, "{approvals:#?}");
+    assert_eq!(approvals[0].correlation["via"], "delivered_callback");
+    assert_eq!(approvals[0].actor, connector::audit::Actor::Twilio);
+}
