@@ -1,4 +1,5 @@
-//! Spin HTTP component `api`: DATEV connect, batch intake, batch status, client configuration.
+//! Spin HTTP component `api`: DATEV connect, batch intake, batch status, client configuration,
+//! the approval gate's routes (Verify checks to `twilio_verify_base_url`).
 //!
 //! Thin glue around [`flows::api::Api`]: read the request (body capped at
 //! [`flows::api::MAX_BODY_BYTES`]), the variables and the ports, and convert the answer. EXTF and
@@ -378,12 +379,22 @@ mod entry {
                     .build();
             }
         };
+        let hold_ttl_ms = flows::config::hold_ttl_ms(&lookup).unwrap_or_else(|e| {
+            eprintln!("api: {e}; using the default");
+            connector::approval::DEFAULT_HOLD_TTL_MS
+        });
         let settings = ApiSettings {
-            admin_token: flows::config::admin_token(&lookup),
-            datev: flows::config::datev(&lookup),
             schedule: flows::config::poller(&lookup)
                 .map(|p| p.schedule)
                 .unwrap_or_default(),
+            // The Verify checks of the approval gate: the twilio-sender's variables and parsing.
+            twilio: sender::config::twilio_settings(lookup)
+                .and_then(|s| sender::config::twilio_config(&s).map_err(|e| e.to_string())),
+            hold_ttl_ms,
+            ..ApiSettings::new(
+                flows::config::admin_token(&lookup),
+                flows::config::datev(&lookup),
+            )
         };
         let http = SpinHttp::new();
         let ports = datev::Ports {

@@ -57,8 +57,14 @@ impl Guest for Cron {
             .map_err(|e| fail(format!("tick stopped: {e}")))?;
         if report.lease {
             println!(
-                "datev-poller: tick {}: refreshed {}, submitted {}, retries {}, refused {}, polls {}, finished {}, alerts {}{}",
+                "datev-poller: tick {}: inbound applied {} (failed {}), released/rejected {}, \
+                 expired {}, refreshed {}, submitted {}, retries {}, refused {}, polls {}, \
+                 finished {}, alerts {}{}",
                 metadata.timestamp,
+                report.releases.applied,
+                report.releases.failed,
+                report.releases.decided,
+                report.releases.expired,
                 report.refreshed,
                 report.submitted,
                 report.submit_retries,

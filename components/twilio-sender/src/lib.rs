@@ -9,7 +9,6 @@
 
 use sender::{Ports, Sender, SenderConfig, SenderSettings, Sleep};
 use spin_glue::{SpinHttp, SpinStore, WasiClock, WasiRng, variable};
-use twilio::TwilioSettings;
 
 /// Bindings for the cron world. The generated export glue is `unsafe`; it is allowed in this
 /// module only.
@@ -44,23 +43,6 @@ fn lookup(name: &'static str) -> Result<Option<String>, String> {
         .map_err(|e| e.to_string())
 }
 
-fn twilio_settings() -> Result<TwilioSettings, String> {
-    let required = |name: &'static str| -> Result<String, String> {
-        lookup(name)?.ok_or_else(|| format!("{name}: required setting is missing"))
-    };
-    Ok(TwilioSettings {
-        account_sid: required("twilio_account_sid")?,
-        api_key_sid: required("twilio_api_key_sid")?,
-        api_key_secret: connector::Secret::new(required("twilio_api_key_secret")?),
-        api_base_url: lookup("twilio_api_base_url")?,
-        verify_base_url: None,
-        messaging_service_sid: lookup("twilio_messaging_service_sid")?,
-        from_number: lookup("twilio_from_number")?,
-        voice_from_number: lookup("twilio_voice_from_number")?,
-        verify_service_sid: None,
-    })
-}
-
 /// The cron entry point.
 struct Cron;
 
@@ -76,7 +58,7 @@ impl Guest for Cron {
             SenderSettings::from_lookup(lookup).map_err(|e| fail(format!("configuration: {e}")))?;
         let config = SenderConfig::from_settings(&settings)
             .map_err(|e| fail(format!("configuration: {e}")))?;
-        let twilio = twilio_settings()
+        let twilio = sender::config::twilio_settings(lookup)
             .and_then(|s| sender::config::twilio_config(&s).map_err(|e| e.to_string()))
             .map_err(|e| fail(format!("configuration: {e}")))?;
         let store = SpinStore::open_default().map_err(|e| fail(format!("key-value store: {e}")))?;
@@ -95,7 +77,7 @@ impl Guest for Cron {
         }
         if report.lease {
             println!(
-                "twilio-sender: tick {}: events {} (applied {}), entries {}, sms {}, calls {}, \
+                "twilio-sender: tick {}: events {} (applied {}), entries {}, sms {}, calls {}, verify {}, \
                  429s {}, waited {} ms, retries {}, ambiguous {}, reconciled {}/{}, given up {}, \
                  escalated {}, status checks {}, deferred {}, {} ms",
                 metadata.timestamp,
@@ -104,6 +86,7 @@ impl Guest for Cron {
                 report.entries,
                 report.sms_sent,
                 report.calls_placed,
+                report.verifications,
                 report.rate_limited,
                 report.waited_ms,
                 report.retries,

@@ -12,8 +12,9 @@
 //!
 //! - `received` → `held`/`approved`: the risk policy ([`crate::client_config::assess`]), by `api`
 //!   in the same write that creates the record (so no batch is ever left undecided).
-//! - `held` → `approved` | `cancelled` | `expired`: the approval gate (a later issue). Whoever
-//!   decides a held batch must first win the claim [`decision_claim`], so one decision wins.
+//! - `held` → `approved` | `cancelled` | `expired`: the approval gate
+//!   ([`crate::approval::decide`]). Whoever decides a held batch must first win the claims
+//!   [`decision_claim`], so one decision wins.
 //! - `approved` → `submitting` → `submitted` | `approved` (retry) | `failed`: only `datev-poller`,
 //!   under its tick lease, with the per-attempt claim [`submit_claim`] (see `flows::poller`).
 //! - `submitted` → `succeeded` | `failed` | `stuck`: only `datev-poller`, from the job's result.
@@ -92,10 +93,12 @@ pub fn submit_claim(id: BatchId, attempt: u32) -> String {
     format!("claim:submit:{id}:{attempt}")
 }
 
-/// Claim that decides a held batch (`claim:decide:<id>`): the first approve / reject / expire
-/// wins.
-pub fn decision_claim(id: BatchId) -> String {
-    format!("claim:decide:{id}")
+/// Claim that decides a held batch in one time window (`claim:decide:<id>:<window>`): the
+/// decider takes two consecutive windows, so the first approve / reject / expire wins and a
+/// crashed decider blocks the batch only until its windows are past
+/// (`crate::approval::decide`).
+pub fn decision_claim(id: BatchId, window: u64) -> String {
+    format!("claim:decide:{id}:{window}")
 }
 
 /// Where a batch stands.
@@ -523,7 +526,7 @@ mod tests {
         let id = BatchId::new(7).unwrap();
         assert_eq!(file_key(id, 0), "batch-file:7:0");
         assert_eq!(submit_claim(id, 2), "claim:submit:7:2");
-        assert_eq!(decision_claim(id), "claim:decide:7");
+        assert_eq!(decision_claim(id, 3), "claim:decide:7:3");
     }
 
     #[test]

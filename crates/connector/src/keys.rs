@@ -9,7 +9,7 @@
 //! | `seq:inbound` | counter | webhook | last inbound-queue slot handed out (the queue's tail) |
 //! | `inbound:<slot>` | JSON [`crate::inbound::QueueEntry`] | webhook; then only the queue processor | one received Twilio event (or a tombstone) |
 //! | `claim:inbound:<dedup-key>` | counter | webhook | taken (→ 1) only after the event's record is stored; >1 = deliveries seen |
-//! | `cursor:inbound` | JSON [`crate::inbound::Cursor`] | inbound-SMS processor (under its lease) | next slot to process |
+//! | `cursor:inbound` | JSON [`crate::inbound::Cursor`] | inbound-SMS processor (`datev-poller`, under its lease: `flows::releases`) | next slot to process |
 //! | `cursor:inbound:<consumer>` | JSON [`crate::inbound::Cursor`] | another consumer of the queue (e.g. `twilio-sender` for status callbacks) | that consumer's next slot |
 //! | `claim:applied:<dedup-key>` | counter | queue processor | the event was applied (apply-once across duplicate slots) |
 //! | `seq:audit:<yyyymmdd>` | counter | every component | last audit sequence number of that UTC day |
@@ -21,21 +21,23 @@
 //! | `batch:<id>` | JSON [`crate::batch::Batch`] | api (create), poller (submit → result), approval gate | a booking batch and its history |
 //! | `batch-file:<id>:<n>` | bytes | api | the batch's EXTF file (n = 0) or DXSO files ([`crate::batch::file_key`]) |
 //! | `claim:submit:<id>:<attempt>` | counter | poller | owner of one submission attempt ([`crate::batch::submit_claim`]) |
-//! | `claim:decide:<id>` | counter | approval gate | the one decision on a held batch ([`crate::batch::decision_claim`]) |
+//! | `claim:decide:<id>:<window>` | counter | approval gate (api, datev-poller) | the one decision on a held batch; two one-minute windows per decider ([`crate::batch::decision_claim`], [`crate::approval::decide`]) |
+//! | `approver:<e164>` | JSON [`crate::approval::ApproverRecord`] | api (on hold) | which client a number approves for (answering an SMS that names no batch) |
+//! | `seq:verify-check:<VE sid>` | counter | api | Verify checks made on one verification (attempts left = 5 − n, twilio.md §6.3) |
 //! | `idem:batches:<key>` | JSON | api | `Idempotency-Key` → batch id and request hash |
 //! | `claim:idem:<key>:<window>` | counter | api | one creation per key (two 5-minute windows) |
 //! | `client:<client>` | JSON [`crate::client_config::ClientConfig`] | api | contacts, controller, approver, risk and release policy |
 //! | `seq:datev-clients`, `datev-client:<slot>`, `claim:datev-client:<client>` | counter, text, counter | api (connect) | DATEV clients ever connected (the poller refreshes their tokens) |
 //! | `job:<datev-job-id>` | JSON [`crate::job::JobRecord`] | poller | a DATEV job being polled |
 //! | `claim:alerted:reconsent:<client>:<since-ms>` | counter | poller | the re-consent alert of one episode is in the outbox |
-//! | `outbox:<dedup-key>` | JSON [`crate::outbox::OutboxItem`] | producers create, then only the sender | an alert to send (`sms-<job>-<contact>`, `call-<job>`, …) |
+//! | `outbox:<dedup-key>` | JSON [`crate::outbox::OutboxItem`] | producers create, then only the sender | an alert to send (`sms-<job>-<contact>`, `call-<job>`, the approval gate's `verify-batch<id>`, `sms-approval<id>-<e164>`, `sms-expired<id>-<e164>`, `sms-reply-<sid>`, …; [`crate::outbox::DedupKey`]) |
 //! | `outbox-send:<dedup-key>` | JSON (`sender::journal::SendJournal`) | twilio-sender | the alert's attempts, failures and open (unreconciled) attempt |
 //! | `claim:outbox-send:<dedup-key>:<n>` | counter | twilio-sender | owner of send attempt `n` of one alert |
 //! | `outbox-send-lost:<dedup-key>:<n>` | JSON | twilio-sender | when a lost attempt claim was first seen (a dead holder is skipped after a grace time) |
 //! | `outbox-sid:<sid>` | JSON (`sender::journal::SidLink`) | twilio-sender | which alert a Twilio `SM…`/`CA…` SID belongs to (status callbacks) |
 //! | `pace:twilio-sender` | JSON (`sender::pace::PaceState`) | twilio-sender (under its lease) | the 429 gate and backoff level between ticks |
 //! | `seq:sched:<index>:<bucket>` | counter | producers | slots of one due-index bucket ([`crate::schedule`]) |
-//! | `sched:<index>:<bucket>:<slot>` | JSON [`crate::schedule::Entry`] | producers; deleted by the consumer | "item X is due at T" (indexes `datev-submit`, `datev-poll`, `outbox`) |
+//! | `sched:<index>:<bucket>:<slot>` | JSON [`crate::schedule::Entry`] | producers; deleted by the consumer | "item X is due at T" (indexes `datev-submit`, `datev-poll`, `outbox`, `hold-expiry` ([`crate::approval::EXPIRY_SCHEDULE`])) |
 //! | `cursor:sched:<index>` | JSON [`crate::schedule::Cursor`] | the index's consumer (under its lease) | how far the consumer got |
 //! | `lease:<name>:<window>` | counter | cron components | "one ticker per window" (`datev-poller`, `datev-refresh:<client>`, …) |
 //!
@@ -91,6 +93,11 @@ pub fn audit_entry(day: crate::time::Day, seq: u64) -> String {
 /// A DATEV client's connection record.
 pub fn datev_token(client: &str) -> String {
     format!("token:datev:{}", segment(client))
+}
+
+/// The number of Verify checks made on verification `verification_sid` (`VE…`, no `:`).
+pub fn verify_checks(verification_sid: &str) -> String {
+    format!("seq:verify-check:{}", segment(verification_sid))
 }
 
 /// A booking batch.

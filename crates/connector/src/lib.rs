@@ -5,6 +5,7 @@
 //! native tests (where [`memory`] and fixed clocks stand in). See `ARCHITECTURE.md`, "Ports, not
 //! globals".
 
+pub mod approval;
 pub mod audit;
 pub mod batch;
 pub mod client_config;

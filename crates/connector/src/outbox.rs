@@ -13,6 +13,10 @@
 //! | a job failed, partly failed, was cancelled or is stuck | `call-<datev-job-id>` | call | the controller |
 //! | DATEV refused a batch's upload (no job exists) | `sms-batch<id>-<e164>`, `call-batch<id>` | SMS, call | finance contacts, controller |
 //! | the DATEV connection needs re-consent | `sms-reconsent-<client>-<since-ms>-<e164>` | SMS | the controller |
+//! | a batch is held: the one-time code | `verify-batch<id>` | Verify | the approver |
+//! | a batch is held and may be released by SMS/delivery | `sms-approval<id>-<e164>` | SMS | the approver |
+//! | a held batch expired | `sms-expired<id>-<e164>` | SMS | the approver and the controller |
+//! | an approver's SMS was not understood | `sms-reply-<inbound MessageSid>` | SMS | the approver |
 //!
 //! An item holds only the **inputs** of the text ([`AlertText`]: client, batch/document
 //! reference, result, a short reason) — never ledger data beyond that; the sender renders the
@@ -82,6 +86,27 @@ impl DedupKey {
         Self(format!("sms-reconsent-{client}-{since_ms}-{to}"))
     }
 
+    /// `verify-batch<id>`: the Verify code that approves a held batch (`crate::approval`).
+    pub fn approval_verify(batch: BatchId) -> Self {
+        Self(format!("verify-batch{batch}"))
+    }
+
+    /// `sms-approval<id>-<e164>`: the approval request an approver may answer `YES <id>`.
+    pub fn approval_sms(batch: BatchId, to: &PhoneNumber) -> Self {
+        Self(format!("sms-approval{batch}-{to}"))
+    }
+
+    /// `sms-expired<id>-<e164>`: a held batch expired undecided.
+    pub fn expired_sms(batch: BatchId, to: &PhoneNumber) -> Self {
+        Self(format!("sms-expired{batch}-{to}"))
+    }
+
+    /// `sms-reply-<sid>`: the answer to one inbound SMS that was not understood (one per
+    /// inbound message however often Twilio delivers it). `sid` is a validated `SM…` SID.
+    pub fn reply_sms(inbound_sid: &str) -> Self {
+        Self(format!("sms-reply-{inbound_sid}"))
+    }
+
     /// The key text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -107,6 +132,9 @@ pub enum Channel {
     Sms,
     /// Twilio Calls with `<Say>`.
     Call,
+    /// Twilio Verify v2: start a verification by SMS to `to` (twilio.md §6.2;
+    /// <https://www.twilio.com/docs/verify/api/verification>). The code's text is Twilio's.
+    Verify,
 }
 
 /// What happened, in the words of the alert.
@@ -127,6 +155,13 @@ pub enum AlertResult {
     UploadRefused,
     /// The DATEV connection must be renewed by a person (OAuth re-consent).
     NeedsReconsent,
+    /// The batch is held and waits for the approver (`YES <id>` / `NO <id>`, or the Verify
+    /// code through the API).
+    ApprovalRequested,
+    /// The batch was held too long and expired without being submitted.
+    HoldExpired,
+    /// An SMS from an approver was not understood.
+    ReplyUnrecognized,
 }
 
 impl From<Outcome> for AlertResult {

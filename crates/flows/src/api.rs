@@ -10,6 +10,9 @@
 //! | `POST /batches` | admin | 201 batch, 200 replay, 422 with every finding, 409 key in use |
 //! | `GET /batches/{id}` | admin | the batch: state, history, submission, job, result |
 //! | `PUT /clients/{client}`, `GET /clients/{client}` | admin | the client's configuration |
+//! | `POST /batches/{id}/approve` `{"code": "123456"}` | admin | Verify check; 200 approved, 403 wrong code (attempts left), 429 checks used up, 410 no pending verification, 409 already decided |
+//! | `POST /batches/{id}/verify` | admin | a new Verify code to the approver; 202 sent, 429 Verify's send limit |
+//! | `POST /batches/{id}/reject` | admin | 200 cancelled, 409 already decided |
 //!
 //! "admin" is `Authorization: Bearer <admin_token>`, compared in constant time
 //! ([`connector::Secret`]). Every answer except the result page leaves an audit entry (best
@@ -36,6 +39,31 @@
 //! key gets the same batch (200, `Idempotent-Replayed: true`), finishing a creation a crash
 //! interrupted; a different body with the same key is a 422; a request racing the first one is a
 //! 409. A creation that crashed before storing the mapping blocks its key for at most 10 minutes.
+//!
+//! # The approval gate (`ARCHITECTURE.md` flow 2)
+//! A batch stored `held` starts the gate ([`connector::approval::on_hold`]): a Verify check to
+//! the client's approver through the outbox, an approval request SMS where the client's release
+//! policy allows a release by reply or delivery, and its expiry entry. The routes below decide it
+//! through [`connector::approval::decide`] — the same function the inbound processor and expiry
+//! use — so one decision wins and every decision is audited (`approval.<verb>`), besides this
+//! route's own entry. Outcomes carry a machine-readable `outcome`:
+//!
+//! | answer | `outcome` | meaning |
+//! |---|---|---|
+//! | 200 | `approved` / `rejected` | decided now (approved: the poller submits it) |
+//! | 403 | `wrong_code` | Verify said `pending`: `attempts_left` of Verify's five checks remain |
+//! | 429 | `max_attempts` | the verification's checks are used up (60202): `POST …/verify` after it expired |
+//! | 410 | `verification_gone` | Verify has no pending verification (expired after 10 minutes, used up, or approved for another batch of the same approver): `POST …/verify` |
+//! | 409 | `already_decided` | the batch is not held (approved, submitted, cancelled, expired…): nothing checked, nothing changed — also the answer to a code sent again after an approval |
+//! | 409 | `in_progress` | another decision holds the batch's claim (retry) |
+//! | 409 | `no_approver` | the client has no approver: only a reject or expiry can end the hold |
+//! | 202 | `code_sent` | `POST …/verify`: Verify sent (or re-sent) a code |
+//! | 429 | `too_many_sends` | `POST …/verify`: Verify's limit of five sends per verification (60203) |
+//! | 502 | `twilio_unavailable` | Twilio did not answer usably: nothing changed, retry |
+//!
+//! The code is checked from here, not through the outbox: the operator waits for the answer, and
+//! a Verify check is a read of Twilio's state that may be repeated. The code itself is never
+//! stored, logged or audited ([`twilio::VerifyCode`] prints `[redacted]`).
 
 use crate::config::{ConfigError, DatevSetup};
 use crate::extf_port::{
@@ -45,6 +73,7 @@ use crate::extf_port::{
 use crate::registry;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use connector::approval::{self, Decided, Decision, Via};
 use connector::audit::{self, Actor, AuditEntry, Outcome as AuditOutcome};
 use connector::batch::{
     self, Amounts, Batch, BatchId, BatchState, DxsoFileInfo, ExtfSource, Payload,
@@ -131,6 +160,32 @@ pub struct ApiSettings {
     pub datev: Result<DatevSetup, ConfigError>,
     /// Shape of the poller's due index (must match the poller's).
     pub schedule: ScheduleConfig,
+    /// Twilio (Verify checks of the approval gate), from the same variables as the
+    /// `twilio-sender` (`sender::config::twilio_settings`); the error names the variable.
+    pub twilio: Result<twilio::TwilioConfig, String>,
+    /// How long a batch of a client without configuration stays held (`approval_hold_ttl_ms`,
+    /// default [`approval::DEFAULT_HOLD_TTL_MS`]); configured clients use their release policy.
+    pub hold_ttl_ms: u64,
+    /// Shape of the outbox due index (must be the `twilio-sender`'s).
+    pub outbox_schedule: ScheduleConfig,
+}
+
+impl ApiSettings {
+    /// Settings with the given admin token and DATEV setup, the poller's default index shape,
+    /// no Twilio, and the default hold time.
+    pub fn new(
+        admin_token: Result<Secret, ConfigError>,
+        datev: Result<DatevSetup, ConfigError>,
+    ) -> Self {
+        Self {
+            admin_token,
+            datev,
+            schedule: ScheduleConfig::default(),
+            twilio: Err("Twilio is not configured".into()),
+            hold_ttl_ms: approval::DEFAULT_HOLD_TTL_MS,
+            outbox_schedule: ScheduleConfig::default(),
+        }
+    }
 }
 
 /// The api.
@@ -417,6 +472,21 @@ impl<'a> Api<'a> {
                 format!("batch:{id}"),
                 self.admin(req).and_then(|_| self.read_batch(id)),
             ),
+            ("POST", ["batches", id, "approve"]) => (
+                "batch-approve",
+                format!("batch:{id}"),
+                self.admin(req).and_then(|_| self.approve(req, id)),
+            ),
+            ("POST", ["batches", id, "verify"]) => (
+                "batch-verify",
+                format!("batch:{id}"),
+                self.admin(req).and_then(|_| self.restart_verify(id)),
+            ),
+            ("POST", ["batches", id, "reject"]) => (
+                "batch-reject",
+                format!("batch:{id}"),
+                self.admin(req).and_then(|_| self.reject(id)),
+            ),
             ("PUT", ["clients", client]) => (
                 "client-config",
                 format!("client:{client}"),
@@ -432,6 +502,7 @@ impl<'a> Api<'a> {
                 ["datev", "connect" | "callback" | "result"]
                 | ["batches"]
                 | ["batches", _]
+                | ["batches", _, "approve" | "verify" | "reject"]
                 | ["clients", _],
             ) => {
                 return error(405, "method not allowed");
@@ -701,6 +772,11 @@ impl<'a> Api<'a> {
                     if b.state == BatchState::Approved && b.submission.is_none() {
                         self.append_submit(b.id, now)?;
                     }
+                    // … or, held, the start of its approval gate (the Verify item is its last
+                    // write; everything `on_hold` writes may be written again).
+                    if b.state == BatchState::Held {
+                        self.resume_hold(&b, now)?;
+                    }
                     Ok(Idem::Replay(Box::new(b)))
                 }
                 None => Ok(Idem::Create(rec.batch)),
@@ -829,10 +905,46 @@ impl<'a> Api<'a> {
         b.transition(to, now, Actor::Component { name: NAME.into() }, note)
             .map_err(|e| internal(&e.to_string()))?;
         batch::save(self.store(), &b)?;
-        if b.state == BatchState::Approved {
-            self.append_submit(id, now)?;
+        match b.state {
+            BatchState::Approved => self.append_submit(id, now)?,
+            BatchState::Held => {
+                approval::on_hold(
+                    self.store(),
+                    &self.settings.outbox_schedule,
+                    &b,
+                    config.as_ref(),
+                    self.settings.hold_ttl_ms,
+                    now,
+                )
+                .map_err(approval_fail)?;
+            }
+            _ => {}
         }
         Ok(b)
+    }
+
+    /// Starts the approval gate of a held batch again when a crash interrupted its start.
+    fn resume_hold(&self, b: &Batch, now: u64) -> Result<(), Fail> {
+        let config = client_config::load(self.store(), &b.client)?;
+        if config.as_ref().is_some_and(|c| c.approver.is_some())
+            && connector::outbox::load(
+                self.store(),
+                &connector::outbox::DedupKey::approval_verify(b.id),
+            )
+            .map_err(|e| internal(&e.to_string()))?
+            .is_none()
+        {
+            approval::on_hold(
+                self.store(),
+                &self.settings.outbox_schedule,
+                b,
+                config.as_ref(),
+                self.settings.hold_ttl_ms,
+                now,
+            )
+            .map_err(approval_fail)?;
+        }
+        Ok(())
     }
 
     /// Parses and validates the request (no writes).
@@ -1275,6 +1387,290 @@ impl<'a> Api<'a> {
             json_response(200, &config),
             vec![("client", config.client.to_string())],
         ))
+    }
+}
+
+/// An approval-gate answer: `{"outcome": …, "error": …, …}`.
+fn gate(
+    status: u16,
+    outcome: &str,
+    message: &str,
+    extra: &[(&str, serde_json::Value)],
+) -> HttpResponse {
+    let mut body = serde_json::Map::new();
+    body.insert("outcome".into(), outcome.into());
+    body.insert("error".into(), message.into());
+    for (k, v) in extra {
+        body.insert((*k).to_owned(), v.clone());
+    }
+    json_response(status, &serde_json::Value::Object(body))
+}
+
+fn gate_reject(
+    status: u16,
+    outcome: &str,
+    message: &str,
+    extra: &[(&str, serde_json::Value)],
+) -> Fail {
+    reject(
+        status,
+        gate(status, outcome, message, extra),
+        format!("{outcome}: {message}"),
+    )
+}
+
+fn approval_fail(e: approval::ApprovalError) -> Fail {
+    match e {
+        approval::ApprovalError::Store(s) => Fail::Store(s),
+        approval::ApprovalError::InProgress(id) => gate_reject(
+            409,
+            "in_progress",
+            &format!("another decision on batch {id} is in progress; retry in a minute"),
+            &[],
+        ),
+        other => internal(&other.to_string()),
+    }
+}
+
+fn twilio_fail(e: &twilio::TwilioError) -> Fail {
+    Fail::Answer(
+        gate(
+            502,
+            "twilio_unavailable",
+            "Twilio Verify did not answer usably; nothing changed, retry",
+            &[],
+        )
+        .header("Retry-After", "30"),
+        AuditOutcome::Failed {
+            status: Some(502),
+            reason: e.to_string(),
+        },
+    )
+}
+
+/// Verify allows five checks per verification (twilio.md §6.3).
+const VERIFY_MAX_CHECKS: i64 = 5;
+
+#[derive(Debug, Deserialize)]
+struct ApproveRequest {
+    code: String,
+}
+
+impl Api<'_> {
+    /// The held batch `raw`, its approver's number (as Twilio's type) and language, or the
+    /// answer why there is none.
+    fn held_batch(&self, raw: &str) -> Result<(Batch, twilio::E164, Language), Fail> {
+        let Some(id) = BatchId::parse(raw) else {
+            return Err(reject(404, error(404, "no such batch"), "not a batch id"));
+        };
+        let Some(b) = batch::load(self.store(), id)? else {
+            return Err(reject(404, error(404, "no such batch"), "unknown batch"));
+        };
+        if b.state != BatchState::Held {
+            return Err(already_decided(id, b.state));
+        }
+        let config = client_config::load(self.store(), &b.client)?;
+        let Some((phone, language)) = config.as_ref().and_then(|c| {
+            c.approver
+                .as_ref()
+                .map(|a| (a.phone.clone(), c.language_of(a)))
+        }) else {
+            return Err(gate_reject(
+                409,
+                "no_approver",
+                "the client has no approver: configure one (PUT /clients/{client}), or reject the batch",
+                &[],
+            ));
+        };
+        let to = twilio::E164::from_canonical(phone.as_str(), "approver.phone")
+            .map_err(|e| internal(&e.to_string()))?;
+        Ok((b, to, language))
+    }
+
+    fn verify_client(&self) -> Result<twilio::TwilioClient<'_>, Fail> {
+        let config = self
+            .settings
+            .twilio
+            .as_ref()
+            .map_err(|e| internal(&format!("Twilio Verify is not configured: {e}")))?;
+        Ok(twilio::TwilioClient::new(self.ports.http, config.clone()))
+    }
+
+    fn decided(&self, b: &Batch, outcome: &str) -> Served {
+        Ok((
+            json_response(200, &serde_json::json!({"outcome": outcome, "batch": b})),
+            vec![("batch", b.id.to_string()), ("state", b.state.to_string())],
+        ))
+    }
+
+    fn decide(&self, id: BatchId, decision: Decision, via: Via, outcome: &str) -> Served {
+        let actor = Actor::Operator { id: "admin".into() };
+        match approval::decide(
+            self.store(),
+            &self.settings.schedule,
+            id,
+            decision,
+            &via,
+            actor,
+            self.now(),
+        )
+        .map_err(approval_fail)?
+        {
+            Decided::Done(b) => self.decided(&b, outcome),
+            Decided::AlreadyDecided(state) => Err(already_decided(id, state)),
+            Decided::InProgress => Err(approval_fail(approval::ApprovalError::InProgress(id))),
+            Decided::Unknown => Err(reject(404, error(404, "no such batch"), "unknown batch")),
+        }
+    }
+
+    /// `POST /batches/{id}/approve`.
+    fn approve(&self, req: &ApiRequest, raw: &str) -> Served {
+        let Body::Complete(body) = &req.body else {
+            return Err(reject(
+                400,
+                error(400, "the request body could not be read"),
+                "body",
+            ));
+        };
+        let (b, to, _) = self.held_batch(raw)?;
+        let input: ApproveRequest = serde_json::from_slice(body).map_err(|_| {
+            let msg = "the body must be {\"code\": \"<the code from the SMS>\"}";
+            reject(400, field_error(400, "code", msg), msg)
+        })?;
+        let code = twilio::VerifyCode::parse(&input.code, "code").map_err(|e| {
+            let msg = e.to_string();
+            reject(422, field_error(422, "code", &msg), msg)
+        })?;
+        let client = self.verify_client()?;
+        match client.check_verification(&to, &code) {
+            Ok(twilio::VerifyOutcome::Approved(_)) => {
+                self.decide(b.id, Decision::Approve, Via::VerifyCode, "approved")
+            }
+            Ok(twilio::VerifyOutcome::Pending(v)) => {
+                let used = self
+                    .store()
+                    .increment(&connector::keys::verify_checks(v.sid.as_str()), 1)?;
+                let left = (VERIFY_MAX_CHECKS - used).max(0);
+                Err(gate_reject(
+                    403,
+                    "wrong_code",
+                    "the code is wrong",
+                    &[("attempts_left", left.into())],
+                ))
+            }
+            Ok(twilio::VerifyOutcome::MaxAttempts) => Err(gate_reject(
+                429,
+                "max_attempts",
+                "all five checks of this code are used up; start a new one with POST /batches/{id}/verify once it expired (10 minutes)",
+                &[("attempts_left", 0.into())],
+            )),
+            Ok(twilio::VerifyOutcome::NotFound) => {
+                // Decided meanwhile (a concurrent approval), or Verify has nothing pending.
+                match batch::load(self.store(), b.id)? {
+                    Some(now) if now.state != BatchState::Held => {
+                        Err(already_decided(b.id, now.state))
+                    }
+                    _ => Err(gate_reject(
+                        410,
+                        "verification_gone",
+                        "there is no pending code for the approver (expired after 10 minutes, used up, or already used for another batch); start a new one with POST /batches/{id}/verify",
+                        &[],
+                    )),
+                }
+            }
+            Ok(twilio::VerifyOutcome::TooManyRequests) => Err(gate_reject(
+                429,
+                "max_attempts",
+                "Verify refused the check (60203)",
+                &[],
+            )),
+            Ok(twilio::VerifyOutcome::Other(v)) => Err(gate_reject(
+                410,
+                "verification_gone",
+                &format!(
+                    "the verification is {}; start a new one with POST /batches/{{id}}/verify",
+                    v.status.as_str()
+                ),
+                &[],
+            )),
+            Err(e) => Err(twilio_fail(&e)),
+        }
+    }
+
+    /// `POST /batches/{id}/verify`: a new code (or the same one again, within Verify's ten
+    /// minutes) to the approver.
+    fn restart_verify(&self, raw: &str) -> Served {
+        let (b, to, language) = self.held_batch(raw)?;
+        let client = self.verify_client()?;
+        let locale = crate::api::say_language(language);
+        match client.start_verification(&to, Some(locale)) {
+            Ok(twilio::VerifyOutcome::Pending(v)) => {
+                let used = connector::keys::read_counter(
+                    self.store(),
+                    &connector::keys::verify_checks(v.sid.as_str()),
+                )
+                .map_err(|e| internal(&e.to_string()))?;
+                Ok((
+                    gate(
+                        202,
+                        "code_sent",
+                        "a code was sent to the approver by SMS",
+                        &[("attempts_left", (VERIFY_MAX_CHECKS - used).max(0).into())],
+                    ),
+                    vec![("batch", b.id.to_string()), ("verification", v.sid.as_str().to_owned())],
+                ))
+            }
+            Ok(twilio::VerifyOutcome::TooManyRequests) => Err(gate_reject(
+                429,
+                "too_many_sends",
+                "Verify sends a code at most five times per verification (60203); use the code already sent or retry once it expired (10 minutes)",
+                &[],
+            )
+            .with_retry_after(600)),
+            Ok(twilio::VerifyOutcome::MaxAttempts) => Err(gate_reject(
+                429,
+                "max_attempts",
+                "the current verification's checks are used up; retry once it expired (10 minutes)",
+                &[],
+            )
+            .with_retry_after(600)),
+            Ok(other) => Err(internal(&format!("unexpected Verify answer to a start: {other:?}"))),
+            Err(e) => Err(twilio_fail(&e)),
+        }
+    }
+
+    /// `POST /batches/{id}/reject`.
+    fn reject(&self, raw: &str) -> Served {
+        let Some(id) = BatchId::parse(raw) else {
+            return Err(reject(404, error(404, "no such batch"), "not a batch id"));
+        };
+        self.decide(id, Decision::Reject, Via::Operator, "rejected")
+    }
+}
+
+impl Fail {
+    fn with_retry_after(self, secs: u32) -> Self {
+        match self {
+            Fail::Answer(r, o) => Fail::Answer(r.header("Retry-After", secs.to_string()), o),
+            other => other,
+        }
+    }
+}
+
+fn already_decided(id: BatchId, state: BatchState) -> Fail {
+    gate_reject(
+        409,
+        "already_decided",
+        &format!("batch {id} is {state}, not held: nothing changed"),
+        &[("state", state.as_str().into())],
+    )
+}
+
+/// The Verify locale for a contact's language.
+fn say_language(language: Language) -> twilio::Language {
+    match language {
+        Language::De => twilio::Language::German,
+        Language::En => twilio::Language::English,
     }
 }
 

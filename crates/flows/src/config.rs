@@ -143,6 +143,22 @@ pub fn admin_token(lookup: Lookup<'_>) -> Result<Secret, ConfigError> {
     Ok(Secret::new(token))
 }
 
+/// `approval_hold_ttl_ms`: how long a held batch of a client without configuration waits for
+/// a decision (default [`connector::approval::DEFAULT_HOLD_TTL_MS`], 72 h; configured clients
+/// use their release policy's `hold_ttl_ms`). Must be at least a minute (the expiry index's
+/// resolution).
+pub fn hold_ttl_ms(lookup: Lookup<'_>) -> Result<u64, ConfigError> {
+    const NAME: &str = "approval_hold_ttl_ms";
+    let ms = number(lookup, NAME, connector::approval::DEFAULT_HOLD_TTL_MS)?;
+    if ms < 60_000 {
+        return Err(ConfigError::Invalid {
+            name: NAME,
+            reason: "must be at least 60000 (one minute)".into(),
+        });
+    }
+    Ok(ms)
+}
+
 /// The poller's settings (all optional; defaults in brackets): `poller_tick_ms` [5000, the cron
 /// interval], `poller_max_submissions` [10], `poller_max_polls` [50], `poller_budget_ms` [4000],
 /// `datev_poll_base_ms` [2000], `datev_poll_cap_ms` [600000], `datev_poll_min_delay_ms` [1000],
@@ -261,6 +277,22 @@ mod tests {
         );
         let p = poller(&read(&map)).unwrap();
         assert_eq!((p.tick_ms, p.max_submissions, p.max_polls), (5_000, 10, 50));
+    }
+
+    #[test]
+    fn hold_ttl_has_a_default_and_a_floor() {
+        let vars = vars(&[]);
+        assert_eq!(
+            hold_ttl_ms(&read(&vars)),
+            Ok(connector::approval::DEFAULT_HOLD_TTL_MS)
+        );
+        let vars = self::vars(&[("approval_hold_ttl_ms", "3600000")]);
+        assert_eq!(hold_ttl_ms(&read(&vars)), Ok(3_600_000));
+        let vars = self::vars(&[("approval_hold_ttl_ms", "59999")]);
+        assert_eq!(
+            hold_ttl_ms(&read(&vars)).unwrap_err().to_string(),
+            "variable approval_hold_ttl_ms: must be at least 60000 (one minute)"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod config;
 pub mod extf_port;
 pub mod poller;
 pub mod registry;
+pub mod releases;
 
 pub use api::{Api, ApiRequest, ApiSettings, Body};
 pub use config::{ConfigError, DatevSetup};

@@ -5,13 +5,15 @@
 //! 1. **Lease**: `increment(lease:datev-poller:<window>) == 1`, the window being the cron
 //!    timestamp rounded to the tick interval (so two instances whose clocks disagree by a second
 //!    still compute the same window). No lease, no work.
-//! 2. **Tokens**: for every registered DATEV client ([`crate::registry`]), `refresh_if_due`
+//! 2. **Releases** ([`crate::releases`]): inbound SMS replies and `delivered` callbacks of
+//!    approval requests from the inbound queue, then held batches past their deadline.
+//! 3. **Tokens**: for every registered DATEV client ([`crate::registry`]), `refresh_if_due`
 //!    (one refresher at a time: `datev::DatevAuth`). A connection found needing re-consent gets
 //!    its alert (once per episode, create-if-absent).
-//! 3. **Submissions**: due entries of the index `datev-submit` (bounded), see below.
-//! 4. **Polls**: due entries of the index `datev-poll` (bounded): status call, then backoff with
+//! 4. **Submissions**: due entries of the index `datev-submit` (bounded), see below.
+//! 5. **Polls**: due entries of the index `datev-poll` (bounded): status call, then backoff with
 //!    full jitter and `Retry-After` (`datev::backoff::next_poll`), or the result.
-//! 5. **Results**: a final status (or the deadline) is recorded on the job, the outbox items are
+//! 6. **Results**: a final status (or the deadline) is recorded on the job, the outbox items are
 //!    enqueued (create-if-absent), the batch is moved to its final state, and only then is the
 //!    job marked `notified`.
 //!
@@ -45,6 +47,7 @@
 use crate::alerts;
 use crate::config::DatevSetup;
 use crate::registry;
+use crate::releases::{ReleaseConfig, ReleaseReport, Releases};
 use connector::audit::{self, Actor, AuditEntry, Outcome as AuditOutcome};
 use connector::batch::{
     self, Batch, BatchId, BatchResult, BatchState, JobKind, JobRef, Payload, Submission,
@@ -98,6 +101,8 @@ pub struct PollerConfig {
     pub max_clients: usize,
     /// Shape of the due indexes.
     pub schedule: ScheduleConfig,
+    /// Inbound SMS / `delivered` releases and hold expiry ([`crate::releases`]).
+    pub releases: ReleaseConfig,
 }
 
 impl Default for PollerConfig {
@@ -114,6 +119,7 @@ impl Default for PollerConfig {
             wait_for_connection_ms: 300_000,
             max_clients: 100,
             schedule: ScheduleConfig::default(),
+            releases: ReleaseConfig::default(),
         }
     }
 }
@@ -141,6 +147,8 @@ pub struct TickReport {
     pub audit_failures: u32,
     /// The tick stopped early at its time budget.
     pub budget_exhausted: bool,
+    /// What the release step (inbound SMS, `delivered` callbacks, expiry) did.
+    pub releases: ReleaseReport,
 }
 
 /// Why a tick stopped: the store failed (nothing after that point was done; the next tick
@@ -174,6 +182,7 @@ store_or_corrupt!(
     outbox::OutboxError => outbox::OutboxError::Store,
     schedule::ScheduleError => schedule::ScheduleError::Store,
     client_config::ConfigStoreError => client_config::ConfigStoreError::Store,
+    connector::approval::ApprovalError => connector::approval::ApprovalError::Store,
 );
 
 /// A usable token, or why there is none right now.
@@ -236,6 +245,10 @@ impl<'a> Poller<'a> {
         }
         report.lease = true;
         let started = self.now();
+        // Releases first: a batch released by SMS is submitted in this same tick.
+        let releases = Releases::new(self.store(), &self.config.releases, &self.config.schedule);
+        releases.process_inbound(self.now(), &mut report.releases)?;
+        releases.expire(self.now(), &mut report.releases)?;
         for client in registry::list(self.store(), self.config.max_clients)? {
             self.refresh(&client, &mut report)?;
         }

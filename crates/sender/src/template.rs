@@ -88,6 +88,46 @@ fn result_words(result: AlertResult, language: Language) -> &'static str {
         (Language::En, AlertResult::Stuck) => "without a result (timed out)",
         (Language::En, AlertResult::UploadRefused) => "refused by DATEV",
         (Language::En, AlertResult::NeedsReconsent) => "must be reconnected",
+        (Language::De, AlertResult::ApprovalRequested) => "wartet auf Ihre Freigabe",
+        (Language::En, AlertResult::ApprovalRequested) => "awaits your approval",
+        (Language::De, AlertResult::HoldExpired) => {
+            "Freigabefrist abgelaufen, nicht an DATEV übermittelt"
+        }
+        (Language::En, AlertResult::HoldExpired) => "approval expired, not sent to DATEV",
+        (Language::De, AlertResult::ReplyUnrecognized) => "Antwort nicht erkannt",
+        (Language::En, AlertResult::ReplyUnrecognized) => "reply not understood",
+    }
+}
+
+/// The SMS an approver gets when a batch is held and may be released by reply (flow 2), e.g.
+/// `ml-connector: Stapel 4711 für Musterholz GmbH (29098-55003) "Zahllauf": wartet auf Ihre
+/// Freigabe. Antworten Sie YES 4711 zum Freigeben oder NO 4711 zum Ablehnen.`
+fn approval_request(text: &AlertText, language: Language) -> String {
+    let id = text.batch.map(|b| b.to_string()).unwrap_or_default();
+    let how = match language {
+        Language::De => format!("Antworten Sie YES {id} zum Freigeben oder NO {id} zum Ablehnen."),
+        Language::En => format!("Reply YES {id} to approve or NO {id} to reject."),
+    };
+    format!(
+        "ml-connector: {}: {}. {how}",
+        subject(text, language, true),
+        result_words(text.result, language)
+    )
+}
+
+/// The answer to an approver's SMS that is not `YES <id>` / `NO <id>`: says what is understood.
+fn reply_unrecognized(language: Language) -> String {
+    match language {
+        Language::De => {
+            "ml-connector: Antwort nicht erkannt. Bitte antworten Sie mit YES <Stapelnummer> zum \
+                         Freigeben oder NO <Stapelnummer> zum Ablehnen, z. B. YES 4711."
+                .to_owned()
+        }
+        Language::En => {
+            "ml-connector: reply not understood. Please answer YES <batch number> to approve \
+                         or NO <batch number> to reject, e.g. YES 4711."
+                .to_owned()
+        }
     }
 }
 
@@ -163,6 +203,16 @@ fn reason_sentence(text: &AlertText, language: Language) -> Option<String> {
 /// The SMS body of an alert, e.g. `ml-connector: DATEV-Job J-1 für Musterholz (29098-55003),
 /// Stapel 4711 "RE 02/2024": fehlgeschlagen. Grund: 1008834 Invalid EXTF-header`.
 pub fn sms_body(text: &AlertText, language: Language, limits: SmsLimits) -> String {
+    let special = match text.result {
+        AlertResult::ApprovalRequested => Some(approval_request(text, language)),
+        AlertResult::ReplyUnrecognized => Some(reply_unrecognized(language)),
+        _ => None,
+    };
+    if let Some(body) = special {
+        return fit_to_segments(&body, limits.max_segments)
+            .text
+            .into_owned();
+    }
     let mut body = format!(
         "ml-connector: {}: {}.",
         subject(text, language, true),
@@ -282,6 +332,47 @@ mod tests {
             sms_body(&reconsent, Language::De, SmsLimits::default()),
             "ml-connector: Die DATEV-Verbindung für Musterholz GmbH (29098-55003): muss neu \
              verbunden werden. Grund: invalid_grant"
+        );
+    }
+
+    #[test]
+    fn approval_texts() {
+        let request = AlertText {
+            datev_job: None,
+            reason: None,
+            reference: Some("Zahllauf 03".into()),
+            result: AlertResult::ApprovalRequested,
+            ..failed()
+        };
+        assert_eq!(
+            sms_body(&request, Language::De, SmsLimits::default()),
+            "ml-connector: Stapel 4711 für Musterholz GmbH (29098-55003) \"Zahllauf 03\": wartet \
+             auf Ihre Freigabe. Antworten Sie YES 4711 zum Freigeben oder NO 4711 zum Ablehnen."
+        );
+        assert_eq!(
+            sms_body(&request, Language::En, SmsLimits::default()),
+            "ml-connector: Batch 4711 for Musterholz GmbH (29098-55003) \"Zahllauf 03\": awaits \
+             your approval. Reply YES 4711 to approve or NO 4711 to reject."
+        );
+        let expired = AlertText {
+            result: AlertResult::HoldExpired,
+            ..request.clone()
+        };
+        assert_eq!(
+            sms_body(&expired, Language::En, SmsLimits::default()),
+            "ml-connector: Batch 4711 for Musterholz GmbH (29098-55003) \"Zahllauf 03\": \
+             approval expired, not sent to DATEV."
+        );
+        let unrecognized = AlertText {
+            batch: None,
+            reference: None,
+            result: AlertResult::ReplyUnrecognized,
+            ..request
+        };
+        assert_eq!(
+            sms_body(&unrecognized, Language::En, SmsLimits::default()),
+            "ml-connector: reply not understood. Please answer YES <batch number> to approve or \
+             NO <batch number> to reject, e.g. YES 4711."
         );
     }
 

@@ -29,6 +29,13 @@
 //! | 4xx (21211, 21610, …) or bad input | `failed` at once, audited, escalated | — |
 //! | `max_attempts` failures | `failed`, audited (replayable: [`crate::replay`]), escalated | — |
 //!
+//! A **Verify** item (`verify-batch<id>`, the approval gate's one-time code) starts a Verify v2
+//! verification (twilio.md §6.2) instead: `pending` in the answer means the code went out and
+//! the item is final (`delivered`: Verify reports no delivery to us); 60203 (too many sends) or
+//! 60202 (checks used up) end it `failed` with that reason; transport errors and 5xx retry like
+//! an SMS. An ambiguous start is simply repeated: a restart within the verification's ten
+//! minutes resends the same code (twilio.md §13), so nothing needs reconciling.
+//!
 //! Every send, retry, rate limit, give-up, reconciliation, status change and escalation is
 //! audited (`connector::audit`), with numbers masked and never a body or credential.
 
@@ -50,7 +57,8 @@ use connector::{Clock, HttpClient, KeyValue, Rng, StoreError};
 use std::collections::BTreeMap;
 use twilio::{
     CallEvent, CallFilter, CallSid, CallStatus, Disposition, E164, MessageSid, MessageStatus,
-    NewCall, NewMessage, PhoneNumberError, TwilioClient, TwilioConfig, TwilioError, codes,
+    NewCall, NewMessage, PhoneNumberError, TwilioClient, TwilioConfig, TwilioError, VerifyOutcome,
+    codes,
 };
 
 /// The ports a tick runs on.
@@ -121,6 +129,8 @@ pub struct TickReport {
     pub sms_sent: u64,
     /// Calls Twilio accepted.
     pub calls_placed: u64,
+    /// Verify checks started (approval codes sent).
+    pub verifications: u64,
     /// 429 answers met.
     pub rate_limited: u64,
     /// Time spent waiting for the pacer (ms).
@@ -236,12 +246,15 @@ enum Flow {
 enum Request {
     Sms(NewMessage),
     Call(NewCall),
+    Verify(E164, twilio::Language),
 }
 
 /// What Twilio accepted.
 struct Accepted {
     sid: String,
     observed: Option<Observed>,
+    /// A Verify start Twilio answered but refused for good (60203, 60202, another status).
+    refused: Option<String>,
 }
 
 /// Is this "not processed, slow down" (twilio.md §9, §10: 429/20429, 60212; 21611 queue full)?
@@ -597,6 +610,7 @@ impl<'s, 'a> Run<'s, 'a> {
                 }
                 Request::Sms(m)
             }
+            Channel::Verify => Request::Verify(to, template::say_language(item.language)),
             Channel::Call => {
                 let twiml =
                     template::call_twiml(&item.text, item.language).map_err(|e| e.to_string())?;
@@ -616,6 +630,7 @@ impl<'s, 'a> Run<'s, 'a> {
                 Ok(Accepted {
                     observed: Observed::message(&msg.status, msg.error_code),
                     sid: msg.sid.as_str().to_owned(),
+                    refused: None,
                 })
             }
             Request::Call(c) => {
@@ -623,7 +638,40 @@ impl<'s, 'a> Run<'s, 'a> {
                 Ok(Accepted {
                     observed: Observed::call(&call.status, None),
                     sid: call.sid.as_str().to_owned(),
+                    refused: None,
                 })
+            }
+            Request::Verify(to, language) => {
+                let refused = |reason: &str| Accepted {
+                    sid: String::new(),
+                    observed: None,
+                    refused: Some(reason.to_owned()),
+                };
+                Ok(
+                    match self.s.twilio.start_verification(to, Some(*language))? {
+                        VerifyOutcome::Pending(v) | VerifyOutcome::Approved(v) => Accepted {
+                            sid: v.sid.as_str().to_owned(),
+                            observed: Some(Observed {
+                                target: OutboxState::Delivered,
+                                status: "pending".to_owned(),
+                                error_code: None,
+                            }),
+                            refused: None,
+                        },
+                        VerifyOutcome::TooManyRequests => refused(
+                            "Verify refused: more than five sends to this verification (60203); \
+                         check the code already sent or wait for it to expire",
+                        ),
+                        VerifyOutcome::MaxAttempts => refused(
+                            "Verify refused: the verification's checks are used up (60202); \
+                         start a new one after it expires",
+                        ),
+                        VerifyOutcome::NotFound => refused("Verify answered 404"),
+                        VerifyOutcome::Other(v) => {
+                            refused(&format!("Verify answered status {}", v.status.as_str()))
+                        }
+                    },
+                )
             }
         }
     }
@@ -689,11 +737,20 @@ impl<'s, 'a> Run<'s, 'a> {
                     .insert(item.to.as_str().to_owned(), self.now());
             }
             match sent {
+                Ok(Accepted {
+                    refused: Some(reason),
+                    ..
+                }) => {
+                    self.pacer.succeeded();
+                    self.give_up(item, &journal, reason, None)?;
+                    return Ok(Flow::Next);
+                }
                 Ok(accepted) => {
                     self.pacer.succeeded();
                     match item.channel {
                         Channel::Sms => self.report.sms_sent += 1,
                         Channel::Call => self.report.calls_placed += 1,
+                        Channel::Verify => self.report.verifications += 1,
                     }
                     self.record_sent(item, &journal, accepted, "send")?;
                     return Ok(Flow::Next);
@@ -995,6 +1052,8 @@ impl<'s, 'a> Run<'s, 'a> {
         let candidates = match item.channel {
             Channel::Sms => self.find_message(&item, &open),
             Channel::Call => self.find_call(&item, &open),
+            // Nothing to look for: a restart resends the same code (see the module docs).
+            Channel::Verify => Ok(Vec::new()),
         };
         let found = match candidates {
             Ok(c) => Ok(self.first_unclaimed(c, &item)?),
@@ -1103,6 +1162,7 @@ impl<'s, 'a> Run<'s, 'a> {
             .map(|m| Accepted {
                 observed: Observed::message(&m.status, m.error_code),
                 sid: m.sid.as_str().to_owned(),
+                refused: None,
             })
             .collect())
     }
@@ -1175,6 +1235,7 @@ impl<'s, 'a> Run<'s, 'a> {
             .map(|c| Accepted {
                 observed: Observed::call(&c.status, None),
                 sid: c.sid.as_str().to_owned(),
+                refused: None,
             })
             .collect())
     }
@@ -1206,6 +1267,12 @@ impl<'s, 'a> Run<'s, 'a> {
                 .map_err(|e| e.to_string())
                 .and_then(|s| self.s.twilio.fetch_call(&s).map_err(|e| e.to_string()))
                 .map(|c| Observed::call(&c.status, None)),
+            // A Verify item is final once started; an old `sent` record has nothing to fetch.
+            Channel::Verify => Ok(Some(Observed {
+                target: OutboxState::Delivered,
+                status: "pending".to_owned(),
+                error_code: None,
+            })),
         };
         if let Ok(Some(observed)) = &looked_up {
             self.pacer.succeeded();
@@ -1413,6 +1480,7 @@ fn channel_name(c: Channel) -> &'static str {
     match c {
         Channel::Sms => "sms",
         Channel::Call => "call",
+        Channel::Verify => "verify",
     }
 }
 

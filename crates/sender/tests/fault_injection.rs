@@ -231,6 +231,7 @@ fn run_one(seed: u64, totals: &mut Totals) {
                     "seed {seed}: {k} recorded {sid}"
                 );
             }
+            Channel::Verify => panic!("seed {seed}: {k}: this test queues no Verify items"),
         }
     }
     for k in &keys {

@@ -23,6 +23,7 @@ pub const ADMIN: &str = "admin-token-0123456789abcdef";
 pub const CLIENT: &str = "29098-55003";
 pub const BASE: &str = "http://127.0.0.1:3000";
 pub const SIM_CLIENT_ID: &str = "ml-connector-sim";
+pub const TWILIO_SECRET: &str = "sim-api-key-secret";
 pub const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const ANNA: &str = "+4915112345678";
 pub const BEN: &str = "+4915187654321";
@@ -165,6 +166,25 @@ pub fn variables() -> Vec<(&'static str, String)> {
         ),
         ("datev_token_keys", KEYS.into()),
         ("admin_token", ADMIN.into()),
+        (
+            "twilio_account_sid",
+            "AC00000000000000000000000000000000".into(),
+        ),
+        (
+            "twilio_api_key_sid",
+            "SK00000000000000000000000000000000".into(),
+        ),
+        ("twilio_api_key_secret", TWILIO_SECRET.into()),
+        ("twilio_api_base_url", format!("{BASE}/sandbox/twilio/api")),
+        (
+            "twilio_verify_base_url",
+            format!("{BASE}/sandbox/twilio/verify"),
+        ),
+        ("twilio_from_number", "+15005550006".into()),
+        (
+            "twilio_verify_service_sid",
+            "VA00000000000000000000000000000000".into(),
+        ),
     ]
 }
 
@@ -195,10 +215,12 @@ impl World {
         };
         let setup = config::datev(&lookup).unwrap();
         let poller = config::poller(&lookup).unwrap();
+        let twilio = sender::config::twilio_settings(&lookup)
+            .and_then(|s| sender::config::twilio_config(&s).map_err(|e| e.to_string()));
         let api_settings = ApiSettings {
-            admin_token: config::admin_token(&lookup),
-            datev: config::datev(&lookup),
             schedule: poller.schedule,
+            twilio,
+            ..ApiSettings::new(config::admin_token(&lookup), config::datev(&lookup))
         };
         Self {
             clock,
@@ -497,6 +519,13 @@ impl World {
 
 pub fn add(total: &mut TickReport, r: &TickReport) {
     total.lease |= r.lease;
+    let (t, x) = (&mut total.releases, &r.releases);
+    t.applied += x.applied;
+    t.duplicates += x.duplicates;
+    t.failed += x.failed;
+    t.decided += x.decided;
+    t.replies += x.replies;
+    t.expired += x.expired;
     total.refreshed += r.refreshed;
     total.submitted += r.submitted;
     total.submit_retries += r.submit_retries;
