@@ -1,4 +1,5 @@
-//! Spin HTTP component `api`: DATEV connect, batch intake, batch status, client configuration.
+//! Spin HTTP component `api`: DATEV connect, batch intake, batch status, client configuration,
+//! and the operator routes (audit trail and replay, stored credentials, connection check).
 //!
 //! Thin glue around [`flows::api::Api`]: read the request (body capped at
 //! [`flows::api::MAX_BODY_BYTES`]), the variables and the ports, and convert the answer. EXTF and
@@ -6,7 +7,7 @@
 //! `ml-connector:datev-extf/extf@0.1.0`, which Spin composes in from the `extf` library
 //! component (`[component.api.dependencies]`, `spin.md` §9); no copy of that code is linked here.
 
-use flows::api::{Api, ApiRequest, ApiSettings, Body};
+use flows::api::{AdminSettings, Api, ApiRequest, ApiSettings, Body};
 use flows::extf_port as port;
 use spin_glue::{IncomingBodyError, SpinHttp, SpinStore, WasiClock, WasiRng, variable};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -378,13 +379,23 @@ mod entry {
                     .build();
             }
         };
+        // Stored DATEV credentials (PUT /settings/datev) replace the variables' OAuth client.
+        let datev = flows::config::datev(&lookup).and_then(|mut setup| {
+            flows::credentials::apply_datev(&store, &mut setup)
+                .map(|_| setup)
+                .map_err(|e| flows::ConfigError::Invalid {
+                    name: "datev_client_id",
+                    reason: format!("stored credentials: {e}"),
+                })
+        });
         let settings = ApiSettings {
             admin_token: flows::config::admin_token(&lookup),
-            datev: flows::config::datev(&lookup),
+            datev,
             schedule: flows::config::poller(&lookup)
                 .map(|p| p.schedule)
                 .unwrap_or_default(),
         };
+        let admin = AdminSettings::from_lookup(&lookup);
         let http = SpinHttp::new();
         let ports = datev::Ports {
             store: &store,
@@ -398,6 +409,10 @@ mod entry {
             headers: parts.headers,
             body,
         };
-        spin_glue::to_spin_response(Api::new(&settings, ports, &ComponentExtf).handle(&request))
+        spin_glue::to_spin_response(
+            Api::new(&settings, ports, &ComponentExtf)
+                .with_admin(&admin)
+                .handle(&request),
+        )
     }
 }

@@ -44,21 +44,18 @@ fn lookup(name: &'static str) -> Result<Option<String>, String> {
         .map_err(|e| e.to_string())
 }
 
-fn twilio_settings() -> Result<TwilioSettings, String> {
-    let required = |name: &'static str| -> Result<String, String> {
-        lookup(name)?.ok_or_else(|| format!("{name}: required setting is missing"))
-    };
-    Ok(TwilioSettings {
-        account_sid: required("twilio_account_sid")?,
-        api_key_sid: required("twilio_api_key_sid")?,
-        api_key_secret: connector::Secret::new(required("twilio_api_key_secret")?),
-        api_base_url: lookup("twilio_api_base_url")?,
-        verify_base_url: None,
-        messaging_service_sid: lookup("twilio_messaging_service_sid")?,
-        from_number: lookup("twilio_from_number")?,
-        voice_from_number: lookup("twilio_voice_from_number")?,
-        verify_service_sid: None,
-    })
+/// The Twilio settings: credentials an operator stored (`PUT /settings/twilio`, sealed under
+/// `datev_token_keys`) over the `twilio_*` variables.
+fn twilio_settings(store: &SpinStore) -> Result<TwilioSettings, String> {
+    let vars =
+        flows::credentials::TwilioVariables::from_lookup(&lookup_raw).map_err(|e| e.to_string())?;
+    let keyring = flows::config::keyring(&lookup_raw);
+    flows::credentials::effective_twilio(store, keyring.as_ref(), &vars)
+        .map_err(|e| format!("stored Twilio credentials: {e}"))
+}
+
+fn lookup_raw(name: &'static str) -> Result<Option<String>, String> {
+    lookup(name)
 }
 
 /// The cron entry point.
@@ -76,10 +73,10 @@ impl Guest for Cron {
             SenderSettings::from_lookup(lookup).map_err(|e| fail(format!("configuration: {e}")))?;
         let config = SenderConfig::from_settings(&settings)
             .map_err(|e| fail(format!("configuration: {e}")))?;
-        let twilio = twilio_settings()
+        let store = SpinStore::open_default().map_err(|e| fail(format!("key-value store: {e}")))?;
+        let twilio = twilio_settings(&store)
             .and_then(|s| sender::config::twilio_config(&s).map_err(|e| e.to_string()))
             .map_err(|e| fail(format!("configuration: {e}")))?;
-        let store = SpinStore::open_default().map_err(|e| fail(format!("key-value store: {e}")))?;
         let http = SpinHttp::new();
         let ports = Ports {
             store: &store,

@@ -10,6 +10,8 @@
 //! | `POST /batches` | admin | 201 batch, 200 replay, 422 with every finding, 409 key in use |
 //! | `GET /batches/{id}` | admin | the batch: state, history, submission, job, result |
 //! | `PUT /clients/{client}`, `GET /clients/{client}` | admin | the client's configuration |
+//! | `GET /audit`, `GET /audit/{id}`, `POST /audit/{id}/replay` | admin | audit trail and replay ([`admin`]) |
+//! | `GET /settings`, `PUT /settings/twilio`, `PUT /settings/datev`, `POST /settings/ping` | admin | credentials and the connection check ([`admin`]) |
 //!
 //! "admin" is `Authorization: Bearer <admin_token>`, compared in constant time
 //! ([`connector::Secret`]). Every answer except the result page leaves an audit entry (best
@@ -58,6 +60,9 @@ use connector::{HttpResponse, KeyValue, Secret, StoreError};
 use datev::{CallbackParams, ConnectError, DatevAuth, DatevClientId, Ports};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub mod admin;
+pub use admin::AdminSettings;
 
 /// Largest request body read (a 50 MB EXTF file as base64 in JSON, plus room).
 pub const MAX_BODY_BYTES: usize = 72 * 1024 * 1024;
@@ -138,6 +143,8 @@ pub struct Api<'a> {
     settings: &'a ApiSettings,
     ports: Ports<'a>,
     extf: &'a dyn ExtfService,
+    /// The operator routes' settings ([`Api::with_admin`]); without them those routes answer 500.
+    admin_settings: Option<&'a AdminSettings>,
 }
 
 impl std::fmt::Debug for Api<'_> {
@@ -379,7 +386,14 @@ impl<'a> Api<'a> {
             settings,
             ports,
             extf,
+            admin_settings: None,
         }
+    }
+
+    /// Enables the operator routes (audit, replay, settings, ping; [`admin`]).
+    pub fn with_admin(mut self, admin: &'a AdminSettings) -> Self {
+        self.admin_settings = Some(admin);
+        self
     }
 
     fn store(&self) -> &'a dyn KeyValue {
@@ -427,12 +441,52 @@ impl<'a> Api<'a> {
                 format!("client:{client}"),
                 self.admin(req).and_then(|_| self.get_client(client)),
             ),
+            ("GET", ["audit"]) => (
+                "audit-list",
+                "route:/audit".to_owned(),
+                self.admin(req).and_then(|_| self.list_audit(req)),
+            ),
+            ("GET", ["audit", id]) => (
+                "audit-read",
+                format!("audit:{id}"),
+                self.admin(req).and_then(|_| self.read_audit(id)),
+            ),
+            ("POST", ["audit", id, "replay"]) => (
+                "audit-replay",
+                format!("audit:{id}"),
+                self.admin(req).and_then(|_| self.replay(id)),
+            ),
+            ("GET", ["settings"]) => (
+                "settings-read",
+                "route:/settings".to_owned(),
+                self.admin(req).and_then(|_| self.get_settings()),
+            ),
+            ("PUT", ["settings", "twilio"]) => (
+                "settings-change",
+                "settings:twilio".to_owned(),
+                self.admin(req).and_then(|_| self.put_twilio(req)),
+            ),
+            ("PUT", ["settings", "datev"]) => (
+                "settings-change",
+                "settings:datev".to_owned(),
+                self.admin(req).and_then(|_| self.put_datev(req)),
+            ),
+            ("POST", ["settings", "ping"]) => (
+                "ping",
+                "route:/settings/ping".to_owned(),
+                self.admin(req).and_then(|_| self.ping(req)),
+            ),
             (
                 _,
                 ["datev", "connect" | "callback" | "result"]
                 | ["batches"]
                 | ["batches", _]
-                | ["clients", _],
+                | ["clients", _]
+                | ["audit"]
+                | ["audit", _]
+                | ["audit", _, "replay"]
+                | ["settings"]
+                | ["settings", "twilio" | "datev" | "ping"],
             ) => {
                 return error(405, "method not allowed");
             }

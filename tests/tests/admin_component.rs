@@ -1,0 +1,130 @@
+//! The operator routes of the built `api` component (issue 8) in the embedded Spin host, with
+//! the DATEV and Twilio simulator as its outbound HTTP: `GET /audit` and `GET /audit/{id}`,
+//! `PUT /settings/twilio` (stored sealed), `POST /settings/ping` (ok, then a precise reason).
+//!
+//! Build first (the build commands in spin.toml): `cargo build --release --target wasm32-wasip2
+//! -p api` and `cargo build --release --target wasm32-unknown-unknown -p extf && cargo xtask
+//! componentize extf`.
+
+mod datev_common;
+
+use connector::{HttpRequest, Method};
+use datev_common::*;
+use serde_json::{Value, json};
+
+const KEY_SECRET: &str = "sim-api-key-secret";
+
+fn app_with_twilio() -> (integration_tests::SpinApp, std::sync::Arc<Outbound>) {
+    let (mut app, sim) = app(|_| {});
+    // The simulator's Twilio account (spin.toml's defaults are the sandbox's).
+    app.set_variable("twilio_api_key_secret", KEY_SECRET);
+    (app, sim)
+}
+
+#[test]
+fn audit_trail_lists_pages_and_reads_entries() {
+    let (app, sim) = app_with_twilio();
+    assert_eq!(connect(&app, &sim).status, 303);
+    configure(&app);
+    let r = admin(&app, Method::Get, "/audit?limit=2", "text/plain", b"");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let page = json_body(&r);
+    let entries = page["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 2, "{page}");
+    assert_eq!(entries[0]["action"], "api.connect");
+    assert_eq!(entries[1]["action"], "api.callback");
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("more entries")
+        .to_owned();
+    let r = admin(
+        &app,
+        Method::Get,
+        &format!("/audit?cursor={cursor}&action=api.client-config"),
+        "text/plain",
+        b"",
+    );
+    let next = json_body(&r);
+    let actions: Vec<&str> = next["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["api.client-config"]);
+    let id = entries[0]["id"].as_str().unwrap();
+    let one = admin(
+        &app,
+        Method::Get,
+        &format!("/audit/{id}"),
+        "text/plain",
+        b"",
+    );
+    assert_eq!(one.status, 200);
+    assert_eq!(json_body(&one)["subject"], "route:/datev/connect");
+    let bad = admin(&app, Method::Get, "/audit?limit=0", "text/plain", b"");
+    assert_eq!(
+        (bad.status, json_body(&bad)["field"].as_str()),
+        (422, Some("limit"))
+    );
+    let anonymous = send(
+        &app,
+        HttpRequest::new(Method::Get, format!("{LISTENER}/audit")),
+    );
+    assert_eq!(anonymous.status, 401);
+}
+
+#[test]
+fn ping_reports_ok_then_the_precise_reason_and_settings_stay_sealed() {
+    let (app, sim) = app_with_twilio();
+    let ping = |app: &integration_tests::SpinApp| {
+        let r = admin(app, Method::Post, "/settings/ping", "text/plain", b"");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        json_body(&r)
+    };
+    let p = ping(&app);
+    assert_eq!(p["datev"]["status"], "no_consent", "{p}");
+    assert_eq!(p["twilio"]["status"], "ok", "{p}");
+    assert_eq!(connect(&app, &sim).status, 303);
+    let p = ping(&app);
+    assert_eq!(p["ok"], true, "{p}");
+    // A wrong API key secret stored through the API: bad credentials, and never stored plain.
+    let wrong = "wrong-secret-0123456789abcdef0123";
+    let put = admin(
+        &app,
+        Method::Put,
+        "/settings/twilio",
+        "application/json",
+        json!({
+            "account_sid": "AC00000000000000000000000000000000",
+            "api_key_sid": "SK00000000000000000000000000000000",
+            "api_key_secret": wrong,
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    assert_eq!(
+        json_body(&put)["twilio"]["api_key_secret"],
+        json!({"value": "********", "source": "store"})
+    );
+    let p = ping(&app);
+    assert_eq!(p["twilio"]["status"], "bad_credentials", "{p}");
+    assert_eq!(p["datev"]["status"], "ok", "{p}");
+    let store = app.kv("default");
+    let dump = store.dump();
+    let raw = String::from_utf8_lossy(dump.get("settings:twilio").expect("stored")).into_owned();
+    assert!(
+        !raw.contains(wrong) && raw.contains("XChaCha20-Poly1305"),
+        "{raw}"
+    );
+    for (key, value) in dump.iter().filter(|(k, _)| k.starts_with("audit:")) {
+        let text = String::from_utf8_lossy(value);
+        for secret in [wrong, KEY_SECRET, ADMIN, "sim-client-secret"] {
+            assert!(!text.contains(secret), "{key}: {text}");
+        }
+    }
+    let settings = admin(&app, Method::Get, "/settings", "text/plain", b"");
+    let text: Value = json_body(&settings);
+    assert!(!text.to_string().contains(wrong));
+}
