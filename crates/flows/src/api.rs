@@ -1401,10 +1401,26 @@ struct ClientInput {
 }
 
 fn contact(input: ContactInput, field: &str) -> Result<Contact, client_config::InvalidField> {
+    // A contact's name shows in operator views and audit-free alert texts: same rule as the
+    // client's name.
+    let name = input.name.trim().to_owned();
+    if name.is_empty()
+        || name.chars().count() > client_config::MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        let name_field = format!("{}.name", field.strip_suffix(".phone").unwrap_or(field));
+        return Err(client_config::InvalidField::new(
+            name_field,
+            format!(
+                "must be 1 to {} characters without control characters",
+                client_config::MAX_NAME_CHARS
+            ),
+        ));
+    }
     let e164 = twilio::E164::parse(&input.phone, field)
         .map_err(|e| client_config::InvalidField::new(e.field.clone(), e.to_string()))?;
     Ok(Contact {
-        name: input.name,
+        name,
         phone: PhoneNumber::parse(e164.as_str(), field)?,
         language: input.language,
     })

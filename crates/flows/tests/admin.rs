@@ -101,6 +101,8 @@ fn sender_tick(w: &World, admin: &AdminSettings) -> sender::TickReport {
     let config = SenderConfig {
         max_attempts: 1,
         request_slot_ms: 0,
+        status_check_after_ms: 1_000,
+        max_status_checks: 1,
         ..SenderConfig::default()
     };
     let sleep = ClockSleep(Arc::clone(&w.clock));
@@ -792,4 +794,130 @@ fn assert_no_secrets(w: &World, extra: &[&str]) {
             assert!(!text.contains(n.as_str()), "{key} carries a secret: {text}");
         }
     }
+}
+
+#[test]
+fn client_numbers_are_normalized_to_e164_and_errors_name_the_field() {
+    let w = World::new();
+    let put = |b: Value| {
+        w.admin(
+            "PUT",
+            &format!("/clients/{CLIENT}"),
+            "application/json",
+            b.to_string().as_bytes(),
+        )
+    };
+    let ok = put(json!({
+        "name": "Musterholz GmbH",
+        "finance_contacts": [{"name": "Anna", "phone": "0151 12345678"}, {"name": "Ben", "phone": "+49 (151) 876-54321"}],
+        "controller": {"name": "Carl", "phone": "00491761 2345678"},
+        "approver": {"name": "Dora", "phone": "+1 415 555 2671"},
+    }));
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    let c = body(&ok);
+    assert_eq!(c["finance_contacts"][0]["phone"], ANNA);
+    assert_eq!(c["finance_contacts"][1]["phone"], BEN);
+    assert_eq!(c["controller"]["phone"], CARL);
+    assert_eq!(c["approver"]["phone"], "+14155552671");
+    for (b, field) in [
+        (
+            json!({"name": "X", "finance_contacts": [{"name": "A", "phone": "12"}]}),
+            "finance_contacts[0].phone",
+        ),
+        (
+            json!({"name": "X", "finance_contacts": [{"name": "A", "phone": ANNA}, {"name": "B", "phone": "0151 12345678"}]}),
+            "finance_contacts[1].phone",
+        ),
+        (
+            json!({"name": "X", "controller": {"name": "C", "phone": "not a number"}}),
+            "controller.phone",
+        ),
+        (
+            json!({"name": "X", "approver": {"name": "D", "phone": "+49 0"}}),
+            "approver.phone",
+        ),
+        (
+            json!({"name": "X", "approver": {"name": " ", "phone": ANNA}}),
+            "approver.name",
+        ),
+        (
+            json!({"name": "X", "finance_contacts": [{"name": "A\u{7}", "phone": ANNA}]}),
+            "finance_contacts[0].name",
+        ),
+        (json!({"name": ""}), "name"),
+    ] {
+        let r = put(b.clone());
+        assert_eq!(
+            (r.status, body(&r)["field"].as_str()),
+            (422, Some(field)),
+            "{b}: {}",
+            body(&r)
+        );
+    }
+}
+
+#[test]
+fn replay_of_a_failed_status_check_looks_the_status_up_again_without_resending() {
+    let w = World::new().ready();
+    let admin = admin_settings(&w);
+    let config = client_config::load(&w.store, &ClientId::parse(CLIENT).unwrap())
+        .unwrap()
+        .unwrap();
+    let item = flows::alerts::for_reconsent(&config, w.now(), w.now()).unwrap();
+    outbox::enqueue(&w.store, &w.poller.schedule, &item, w.now()).unwrap();
+    assert_eq!(sender_tick(&w, &admin).sms_sent, 1);
+    // The status lookup cannot reach Twilio and the budget (1 lookup) runs out.
+    w.sim
+        .set_faults(Faults {
+            twilio: TwilioFaults {
+                transport: TransportFaults {
+                    connect_error_permille: 1000,
+                    ..TransportFaults::default()
+                },
+                ..TwilioFaults::default()
+            },
+            ..Faults::default()
+        })
+        .unwrap();
+    assert_eq!(sender_tick(&w, &admin).status_checks, 1);
+    w.sim.set_faults(Faults::default()).unwrap();
+    let page = body(&op(
+        &w,
+        &admin,
+        "GET",
+        "/audit?action=twilio-sender.status",
+        &Value::Null,
+    ));
+    let failed = ids(&page);
+    assert_eq!(failed.len(), 1, "{page}");
+    assert_eq!(page["entries"][0]["outcome"]["result"], "failed");
+    let r = op(
+        &w,
+        &admin,
+        "POST",
+        &format!("/audit/{}/replay", failed[0]),
+        &Value::Null,
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(body(&r)["state"], "sent");
+    let report = sender_tick(&w, &admin);
+    assert_eq!((report.status_checks, report.sms_sent), (1, 0));
+    let stored = w.outbox();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].state, outbox::OutboxState::Delivered);
+    w.sim.tick().unwrap();
+    assert_eq!(sms_to(&w, CARL), 1);
+    // Delivered now: a second replay is refused with the state.
+    let r = op(
+        &w,
+        &admin,
+        "POST",
+        &format!("/audit/{}/replay", failed[0]),
+        &Value::Null,
+    );
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        body(&r)["reason"],
+        "outbox item outbox:sms-reconsent-29098-55003-1709287200000-+49176*****678 is delivered, only a sent alert without a final status can be checked again"
+    );
 }

@@ -448,7 +448,13 @@ impl<'a> Api<'a> {
             AuditOutcome::Duplicate => Some("duplicate"),
             _ => None,
         };
-        if let Some(word) = outcome_word {
+        // A status callback applied fine (`ok`) can still record that the send ended failed
+        // (undelivered): that alert is replayable.
+        let send_failed = entry
+            .action
+            .starts_with(&format!("{}.", sender::journal::SENDER))
+            && entry.correlation.get("to_state").map(String::as_str) == Some("failed");
+        if let Some(word) = outcome_word.filter(|_| !send_failed) {
             return Err(refuse(format!(
                 "the entry records a successful action (outcome {word}); there is nothing to replay"
             )));
@@ -471,23 +477,47 @@ impl<'a> Api<'a> {
                     )
                 })?;
                 let actor = Actor::Operator { id: "admin".into() };
-                match sender::replay(
-                    self.store(),
-                    &self.settings.schedule,
-                    &item.dedup_key,
-                    self.now(),
-                    actor,
-                ) {
+                // A failed status lookup is replayed as a new lookup; anything else as a send.
+                let check = action == "status" && !send_failed;
+                let done = if check {
+                    sender::recheck(
+                        self.store(),
+                        &self.settings.schedule,
+                        &item.dedup_key,
+                        self.now(),
+                        actor,
+                    )
+                } else {
+                    sender::replay(
+                        self.store(),
+                        &self.settings.schedule,
+                        &item.dedup_key,
+                        self.now(),
+                        actor,
+                    )
+                };
+                match done {
                     Ok(()) => {
                         corr.push(("outbox", entry.subject.clone()));
+                        let (state, note) = if check {
+                            (
+                                "sent",
+                                "due again: the twilio-sender's next tick looks its status up",
+                            )
+                        } else {
+                            (
+                                "pending",
+                                "queued again: the twilio-sender's next tick sends it under a new attempt claim",
+                            )
+                        };
                         Ok((
                             json_response(
                                 202,
                                 &json!({
                                     "replayed": id.to_string(),
                                     "outbox": entry.subject,
-                                    "state": "pending",
-                                    "note": "queued again: the twilio-sender's next tick sends it under a new attempt claim",
+                                    "state": state,
+                                    "note": note,
                                 }),
                             ),
                             corr,
