@@ -921,3 +921,56 @@ fn replay_of_a_failed_status_check_looks_the_status_up_again_without_resending()
         "outbox item outbox:sms-reconsent-29098-55003-1709287200000-+49176*****678 is delivered, only a sent alert without a final status can be checked again"
     );
 }
+
+#[test]
+fn a_cursor_at_the_end_of_a_day_continues_with_the_next_day() {
+    let w = World::new();
+    let admin = admin_settings(&w);
+    let feb28 = w.now() - 2 * 86_400_000;
+    let budget = flows::api::admin::SCAN_BUDGET;
+    for i in 0..budget {
+        let e = AuditEntry::new(
+            feb28 + i,
+            Actor::Twilio,
+            "webhook.status",
+            "message:a",
+            Outcome::Ok,
+        );
+        audit::append(&w.store, &e).unwrap();
+    }
+    for i in 0..3 {
+        let e = AuditEntry::new(
+            feb28 + 86_400_000 + i,
+            Actor::Twilio,
+            "webhook.status",
+            "message:b",
+            Outcome::Ok,
+        );
+        audit::append(&w.store, &e).unwrap();
+    }
+    let range = "from=2024-02-28&to=2024-02-29T23:59:59Z&subject=message:b";
+    let p1 = body(&op(
+        &w,
+        &admin,
+        "GET",
+        &format!("/audit?{range}"),
+        &Value::Null,
+    ));
+    assert_eq!(ids(&p1), Vec::<String>::new());
+    assert_eq!(p1["next_cursor"], format!("20240228-{budget}"));
+    let p2 = body(&op(
+        &w,
+        &admin,
+        "GET",
+        &format!(
+            "/audit?{range}&cursor={}",
+            p1["next_cursor"].as_str().unwrap()
+        ),
+        &Value::Null,
+    ));
+    assert_eq!(ids(&p2), ["20240229-1", "20240229-2", "20240229-3"]);
+    assert_eq!(
+        (p2["scanned"].as_u64(), &p2["next_cursor"]),
+        (Some(3), &Value::Null)
+    );
+}

@@ -337,6 +337,7 @@ impl<'a> Api<'a> {
         let mut entries: Vec<(AuditId, AuditEntry)> = Vec::new();
         let mut budget = SCAN_BUDGET;
         let mut next_cursor: Option<AuditId> = None;
+        let mut last_read: Option<AuditId> = None;
         'days: for d in first_day..=last_day {
             let day = Day::from_unix_ms(d * DAY_MS);
             let mut after = 0;
@@ -356,12 +357,18 @@ impl<'a> Api<'a> {
             let mut seq = after;
             while seq < last {
                 if budget == 0 || entries.len() >= limit {
-                    next_cursor = Some(AuditId { day, seq });
+                    // The last key read (a day's first unread key has no id of its own).
+                    next_cursor = if seq > 0 {
+                        Some(AuditId { day, seq })
+                    } else {
+                        last_read.or(cursor)
+                    };
                     break 'days;
                 }
                 seq += 1;
                 budget -= 1;
                 let id = AuditId { day, seq };
+                last_read = Some(id);
                 if let Some(e) = audit::get(self.store(), id).map_err(audit_fail)?
                     && (from..=to).contains(&e.at_ms)
                     && filter.matches(&e)
