@@ -128,3 +128,74 @@ fn ping_reports_ok_then_the_precise_reason_and_settings_stay_sealed() {
     let text: Value = json_body(&settings);
     assert!(!text.to_string().contains(wrong));
 }
+
+/// Credentials stored through the api component are what the twilio-sender component uses:
+/// the variable holds a wrong secret, the stored one is right, and the alert goes out once.
+#[test]
+fn the_sender_component_uses_stored_twilio_credentials() {
+    use connector::Clock;
+    use connector::batch::BatchId;
+    use connector::client_config::{ClientId, Language, PhoneNumber};
+    use connector::outbox::{self, AlertResult, AlertText, Channel, DedupKey, OutboxItem};
+    use connector::schedule::ScheduleConfig;
+
+    let (mut app, sim) = app(|_| {});
+    app.set_variable("twilio_api_key_secret", "wrong-variable-secret");
+    app.set_variable("sender_request_slot_ms", "0");
+    let put = admin(
+        &app,
+        Method::Put,
+        "/settings/twilio",
+        "application/json",
+        json!({
+            "account_sid": "AC00000000000000000000000000000000",
+            "api_key_sid": "SK00000000000000000000000000000000",
+            "api_key_secret": KEY_SECRET,
+            "from_number": "+15005550006",
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    let store = app.kv("default");
+    let now = SystemClock.now_ms();
+    let to = PhoneNumber::parse("+4915112345678", "to").unwrap();
+    let item = OutboxItem::new(
+        DedupKey::job_sms("job-1", &to),
+        Channel::Sms,
+        to,
+        Language::De,
+        AlertText {
+            client: ClientId::parse(CLIENT).unwrap(),
+            client_name: "Musterholz GmbH".into(),
+            batch: BatchId::new(1),
+            reference: Some("RE 1".into()),
+            datev_job: Some("job-1".into()),
+            result: AlertResult::Succeeded,
+            reason: None,
+        },
+        now,
+    );
+    outbox::enqueue(&*store, &ScheduleConfig::default(), &item, now).unwrap();
+    let result = app
+        .cron("twilio-sender", now / 1000)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", app.logs().join("\n")));
+    assert_eq!(result, Ok(()), "{}", app.logs().join("\n"));
+    let sent = sim
+        .sim
+        .records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/Messages.json"))
+        .map(|r| (r.status, r.principal))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        sent,
+        [(
+            Some(201),
+            "key:SK00000000000000000000000000000000".to_owned()
+        )],
+        "{}",
+        app.logs().join("\n")
+    );
+}
