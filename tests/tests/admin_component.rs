@@ -199,3 +199,114 @@ fn the_sender_component_uses_stored_twilio_credentials() {
         app.logs().join("\n")
     );
 }
+
+fn cron(app: &integration_tests::SpinApp, component: &str, timestamp: u64) {
+    let result = app
+        .cron(component, timestamp)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", app.logs().join("\n")));
+    assert_eq!(result, Ok(()), "{}", app.logs().join("\n"));
+}
+
+/// Every entry `GET /audit` lists, following the cursor.
+fn all_entries(app: &integration_tests::SpinApp, filter: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = admin(
+            app,
+            Method::Get,
+            &format!("/audit?limit=200{filter}{cursor}"),
+            "text/plain",
+            b"",
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let page = json_body(&r);
+        out.extend(page["entries"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+/// A failed DATEV job through the built api, datev-poller and twilio-sender: every component's
+/// actions are in the trail, the batch filter finds its history, and no entry carries a secret,
+/// a token the simulator issued or a whole phone number.
+#[test]
+fn every_component_audits_and_no_entry_carries_a_secret() {
+    let (mut app, sim) = app(|c| {
+        c.faults.datev.job_failure_permille = 1000;
+        c.twilio.sms_sending_ms = 0;
+        c.twilio.sms_sent_ms = 0;
+        c.twilio.sms_delivered_ms = 0;
+    });
+    app.set_variable("twilio_api_key_secret", KEY_SECRET);
+    app.set_variable("sender_request_slot_ms", "0");
+    assert_eq!(connect(&app, &sim).status, 303);
+    configure(&app);
+    let r = admin(
+        &app,
+        Method::Post,
+        "/batches",
+        "application/json",
+        bookings_batch(2).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = json_body(&r)["id"].as_u64().unwrap();
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for i in 0..6 {
+        cron(&app, "datev-poller", t0 + 5 * i);
+    }
+    cron(&app, "twilio-sender", t0 + 60);
+    let entries = all_entries(&app, "");
+    let actions: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "api.connect",
+        "api.callback",
+        "api.batch-create",
+        "datev-poller.submit",
+        "datev-poller.result",
+        "twilio-sender.send",
+    ] {
+        assert!(
+            actions.iter().any(|a| a.starts_with(expected)),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let trail = all_entries(&app, &format!("&batch={id}"));
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["action"] == "datev-poller.submit" && e["outcome"]["result"] == "ok"),
+        "{trail:#?}"
+    );
+    let mut secrets: Vec<String> = sim.tokens();
+    assert!(!secrets.is_empty());
+    secrets.extend(
+        [
+            KEY_SECRET,
+            ADMIN,
+            "sim-client-secret",
+            "c2FuZGJveC1rZXktbm90LWZvci1yZWFsLXVzZS0wMDA=",
+            "+4915112345678",
+            "+4915187654321",
+            "+4917612345678",
+            "Bearer ",
+            "Basic ",
+        ]
+        .map(str::to_owned),
+    );
+    let store = app.kv("default");
+    for (key, value) in store.dump().iter().filter(|(k, _)| k.starts_with("audit:")) {
+        let text = String::from_utf8_lossy(value);
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "{key} carries a secret: {text}");
+        }
+    }
+}

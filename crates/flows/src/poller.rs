@@ -1366,7 +1366,10 @@ impl<'a> Poller<'a> {
                         == Enqueued::Created
                     {
                         report.alerts += 1;
-                        keys.push(item.dedup_key.to_string());
+                        // Audit entries never carry a whole number: keys masked like the
+                        // sender's subjects.
+                        let masked = sender::tick::masked_subject(item.dedup_key.as_str());
+                        keys.push(masked.trim_start_matches("outbox:").to_owned());
                     }
                 }
                 if !keys.is_empty() {
