@@ -1,5 +1,6 @@
 //! Spin HTTP component `api`: DATEV connect, batch intake, batch status, client configuration,
-//! the approval gate's routes (Verify checks to `twilio_verify_base_url`).
+//! the approval gate's routes (Verify checks to `twilio_verify_base_url`) and the operator routes
+//! (audit trail and replay, stored credentials, connection check).
 //!
 //! Thin glue around [`flows::api::Api`]: read the request (body capped at
 //! [`flows::api::MAX_BODY_BYTES`]), the variables and the ports, and convert the answer. EXTF and
@@ -7,7 +8,7 @@
 //! `ml-connector:datev-extf/extf@0.1.0`, which Spin composes in from the `extf` library
 //! component (`[component.api.dependencies]`, `spin.md` §9); no copy of that code is linked here.
 
-use flows::api::{Api, ApiRequest, ApiSettings, Body};
+use flows::api::{AdminSettings, Api, ApiRequest, ApiSettings, Body};
 use flows::extf_port as port;
 use spin_glue::{IncomingBodyError, SpinHttp, SpinStore, WasiClock, WasiRng, variable};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -383,19 +384,26 @@ mod entry {
             eprintln!("api: {e}; using the default");
             connector::approval::DEFAULT_HOLD_TTL_MS
         });
+        // Stored DATEV credentials (PUT /settings/datev) replace the variables' OAuth client.
+        let datev = flows::config::datev(&lookup).and_then(|mut setup| {
+            flows::credentials::apply_datev(&store, &mut setup)
+                .map(|_| setup)
+                .map_err(|e| flows::ConfigError::Invalid {
+                    name: "datev_client_id",
+                    reason: format!("stored credentials: {e}"),
+                })
+        });
         let settings = ApiSettings {
             schedule: flows::config::poller(&lookup)
                 .map(|p| p.schedule)
                 .unwrap_or_default(),
-            // The Verify checks of the approval gate: the twilio-sender's variables and parsing.
-            twilio: sender::config::twilio_settings(lookup)
-                .and_then(|s| sender::config::twilio_config(&s).map_err(|e| e.to_string())),
+            // The approval gate's Verify checks: the same effective Twilio settings as the
+            // twilio-sender (stored credentials over the variables).
+            twilio: flows::credentials::twilio_config(&store, &lookup),
             hold_ttl_ms,
-            ..ApiSettings::new(
-                flows::config::admin_token(&lookup),
-                flows::config::datev(&lookup),
-            )
+            ..ApiSettings::new(flows::config::admin_token(&lookup), datev)
         };
+        let admin = AdminSettings::from_lookup(&lookup);
         let http = SpinHttp::new();
         let ports = datev::Ports {
             store: &store,
@@ -409,6 +417,10 @@ mod entry {
             headers: parts.headers,
             body,
         };
-        spin_glue::to_spin_response(Api::new(&settings, ports, &ComponentExtf).handle(&request))
+        spin_glue::to_spin_response(
+            Api::new(&settings, ports, &ComponentExtf)
+                .with_admin(&admin)
+                .handle(&request),
+        )
     }
 }

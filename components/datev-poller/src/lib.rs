@@ -40,11 +40,14 @@ impl Guest for Cron {
             eprintln!("datev-poller: {what}");
             Error::Other(what)
         };
-        let datev =
+        let mut datev =
             flows::config::datev(&lookup).map_err(|e| fail(format!("configuration: {e}")))?;
         let config =
             flows::config::poller(&lookup).map_err(|e| fail(format!("configuration: {e}")))?;
         let store = SpinStore::open_default().map_err(|e| fail(format!("key-value store: {e}")))?;
+        // Credentials an operator stored (PUT /settings/datev) win over the variables.
+        flows::credentials::apply_datev(&store, &mut datev)
+            .map_err(|e| fail(format!("stored DATEV credentials: {e}")))?;
         let http = SpinHttp::new();
         let ports = datev::Ports {
             store: &store,

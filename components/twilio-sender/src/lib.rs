@@ -58,10 +58,9 @@ impl Guest for Cron {
             SenderSettings::from_lookup(lookup).map_err(|e| fail(format!("configuration: {e}")))?;
         let config = SenderConfig::from_settings(&settings)
             .map_err(|e| fail(format!("configuration: {e}")))?;
-        let twilio = sender::config::twilio_settings(lookup)
-            .and_then(|s| sender::config::twilio_config(&s).map_err(|e| e.to_string()))
-            .map_err(|e| fail(format!("configuration: {e}")))?;
         let store = SpinStore::open_default().map_err(|e| fail(format!("key-value store: {e}")))?;
+        let twilio = flows::credentials::twilio_config(&store, &lookup)
+            .map_err(|e| fail(format!("configuration: {e}")))?;
         let http = SpinHttp::new();
         let ports = Ports {
             store: &store,

@@ -40,6 +40,8 @@
 //! | `sched:<index>:<bucket>:<slot>` | JSON [`crate::schedule::Entry`] | producers; deleted by the consumer | "item X is due at T" (indexes `datev-submit`, `datev-poll`, `outbox`, `hold-expiry` ([`crate::approval::EXPIRY_SCHEDULE`])) |
 //! | `cursor:sched:<index>` | JSON [`crate::schedule::Cursor`] | the index's consumer (under its lease) | how far the consumer got |
 //! | `lease:<name>:<window>` | counter | cron components | "one ticker per window" (`datev-poller`, `datev-refresh:<client>`, …) |
+//! | `settings:twilio` | JSON, credentials sealed (`flows::credentials`) | api (`PUT /settings/twilio`) | Twilio account, API key and secret, Verify service, sender; read by api and twilio-sender over the variables |
+//! | `settings:datev` | JSON, credentials sealed (`flows::credentials`) | api (`PUT /settings/datev`) | DATEV OAuth `client_id` and `client_secret`; read by api and datev-poller over the variables |
 //!
 //! Rules:
 //! - A **counter** key (`seq:…`, `claim:…`, `lease:…`) is only ever changed with `increment`,

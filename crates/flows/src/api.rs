@@ -13,6 +13,8 @@
 //! | `POST /batches/{id}/approve` `{"code": "123456"}` | admin | Verify check; 200 approved, 403 wrong code (attempts left), 429 checks used up, 410 no pending verification, 409 already decided |
 //! | `POST /batches/{id}/verify` | admin | a new Verify code to the approver; 202 sent, 429 Verify's send limit |
 //! | `POST /batches/{id}/reject` | admin | 200 cancelled, 409 already decided |
+//! | `GET /audit`, `GET /audit/{id}`, `POST /audit/{id}/replay` | admin | audit trail and replay ([`admin`]) |
+//! | `GET /settings`, `PUT /settings/twilio`, `PUT /settings/datev`, `POST /settings/ping` | admin | credentials and the connection check ([`admin`]) |
 //!
 //! "admin" is `Authorization: Bearer <admin_token>`, compared in constant time
 //! ([`connector::Secret`]). Every answer except the result page leaves an audit entry (best
@@ -87,6 +89,9 @@ use connector::{HttpResponse, KeyValue, Secret, StoreError};
 use datev::{CallbackParams, ConnectError, DatevAuth, DatevClientId, Ports};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub mod admin;
+pub use admin::AdminSettings;
 
 /// Largest request body read (a 50 MB EXTF file as base64 in JSON, plus room).
 pub const MAX_BODY_BYTES: usize = 72 * 1024 * 1024;
@@ -193,6 +198,8 @@ pub struct Api<'a> {
     settings: &'a ApiSettings,
     ports: Ports<'a>,
     extf: &'a dyn ExtfService,
+    /// The operator routes' settings ([`Api::with_admin`]); without them those routes answer 500.
+    admin_settings: Option<&'a AdminSettings>,
 }
 
 impl std::fmt::Debug for Api<'_> {
@@ -434,7 +441,14 @@ impl<'a> Api<'a> {
             settings,
             ports,
             extf,
+            admin_settings: None,
         }
+    }
+
+    /// Enables the operator routes (audit, replay, settings, ping; [`admin`]).
+    pub fn with_admin(mut self, admin: &'a AdminSettings) -> Self {
+        self.admin_settings = Some(admin);
+        self
     }
 
     fn store(&self) -> &'a dyn KeyValue {
@@ -497,13 +511,53 @@ impl<'a> Api<'a> {
                 format!("client:{client}"),
                 self.admin(req).and_then(|_| self.get_client(client)),
             ),
+            ("GET", ["audit"]) => (
+                "audit-list",
+                "route:/audit".to_owned(),
+                self.admin(req).and_then(|_| self.list_audit(req)),
+            ),
+            ("GET", ["audit", id]) => (
+                "audit-read",
+                format!("audit:{id}"),
+                self.admin(req).and_then(|_| self.read_audit(id)),
+            ),
+            ("POST", ["audit", id, "replay"]) => (
+                "audit-replay",
+                format!("audit:{id}"),
+                self.admin(req).and_then(|_| self.replay(id)),
+            ),
+            ("GET", ["settings"]) => (
+                "settings-read",
+                "route:/settings".to_owned(),
+                self.admin(req).and_then(|_| self.get_settings()),
+            ),
+            ("PUT", ["settings", "twilio"]) => (
+                "settings-change",
+                "settings:twilio".to_owned(),
+                self.admin(req).and_then(|_| self.put_twilio(req)),
+            ),
+            ("PUT", ["settings", "datev"]) => (
+                "settings-change",
+                "settings:datev".to_owned(),
+                self.admin(req).and_then(|_| self.put_datev(req)),
+            ),
+            ("POST", ["settings", "ping"]) => (
+                "ping",
+                "route:/settings/ping".to_owned(),
+                self.admin(req).and_then(|_| self.ping(req)),
+            ),
             (
                 _,
                 ["datev", "connect" | "callback" | "result"]
                 | ["batches"]
                 | ["batches", _]
                 | ["batches", _, "approve" | "verify" | "reject"]
-                | ["clients", _],
+                | ["clients", _]
+                | ["audit"]
+                | ["audit", _]
+                | ["audit", _, "replay"]
+                | ["settings"]
+                | ["settings", "twilio" | "datev" | "ping"],
             ) => {
                 return error(405, "method not allowed");
             }
@@ -1743,10 +1797,26 @@ struct ClientInput {
 }
 
 fn contact(input: ContactInput, field: &str) -> Result<Contact, client_config::InvalidField> {
+    // A contact's name shows in operator views and audit-free alert texts: same rule as the
+    // client's name.
+    let name = input.name.trim().to_owned();
+    if name.is_empty()
+        || name.chars().count() > client_config::MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        let name_field = format!("{}.name", field.strip_suffix(".phone").unwrap_or(field));
+        return Err(client_config::InvalidField::new(
+            name_field,
+            format!(
+                "must be 1 to {} characters without control characters",
+                client_config::MAX_NAME_CHARS
+            ),
+        ));
+    }
     let e164 = twilio::E164::parse(&input.phone, field)
         .map_err(|e| client_config::InvalidField::new(e.field.clone(), e.to_string()))?;
     Ok(Contact {
-        name: input.name,
+        name,
         phone: PhoneNumber::parse(e164.as_str(), field)?,
         language: input.language,
     })

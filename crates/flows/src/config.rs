@@ -130,6 +130,16 @@ fn url_variable(field: &str) -> &'static str {
     }
 }
 
+/// The keys sealing stored secrets (`datev_token_keys`, a secret variable; see
+/// [`datev::Keyring::parse`]): the DATEV tokens and the credentials an operator stores
+/// ([`crate::credentials`]).
+pub fn keyring(lookup: Lookup<'_>) -> Result<Keyring, ConfigError> {
+    Keyring::parse(&required(lookup, "datev_token_keys")?).map_err(|e| ConfigError::Invalid {
+        name: "datev_token_keys",
+        reason: e.to_string(),
+    })
+}
+
 /// The operator's bearer token (`admin_token`, a secret variable). Shorter than 16 characters is
 /// refused: the API fails closed rather than run with a guessable token.
 pub fn admin_token(lookup: Lookup<'_>) -> Result<Secret, ConfigError> {

@@ -13,6 +13,7 @@
 pub mod alerts;
 pub mod api;
 pub mod config;
+pub mod credentials;
 pub mod extf_port;
 pub mod poller;
 pub mod registry;

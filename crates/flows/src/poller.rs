@@ -432,7 +432,8 @@ impl<'a> Poller<'a> {
             let entry = self
                 .entry(
                     "alert",
-                    format!("outbox:{}", item.dedup_key),
+                    // The key ends in the controller's number: masked like the sender's.
+                    sender::tick::masked_subject(item.dedup_key.as_str()),
                     AuditOutcome::Ok,
                 )
                 .with("client", client.as_str());
@@ -1378,7 +1379,10 @@ impl<'a> Poller<'a> {
                         == Enqueued::Created
                     {
                         report.alerts += 1;
-                        keys.push(item.dedup_key.to_string());
+                        // Audit entries never carry a whole number: keys masked like the
+                        // sender's subjects.
+                        let masked = sender::tick::masked_subject(item.dedup_key.as_str());
+                        keys.push(masked.trim_start_matches("outbox:").to_owned());
                     }
                 }
                 if !keys.is_empty() {
@@ -1426,6 +1430,130 @@ impl<'a> Poller<'a> {
         job::save(self.store(), &job)?;
         Ok(())
     }
+
+    // ----- operator replay (issue 8: `POST /audit/{id}/replay`) -------------------------------
+
+    /// Runs the submission of batch `id` now instead of at its backoff time, through the same
+    /// path a tick takes: an `approved` batch gets attempt `n + 1` under its claim
+    /// (`claim:submit:<id>:<n+1>`), an ambiguous or abandoned `submitting` batch is reconciled
+    /// first (its job is looked up by `Reference-Id` before anything is uploaded again). So a
+    /// replay racing a tick, or a second replay, can never upload a batch twice. Anything else
+    /// is refused with its state.
+    pub fn replay_submit(&self, id: BatchId) -> Result<ReplayDone, ReplayRefusal> {
+        let mut report = TickReport::default();
+        let batch = batch::load(self.store(), id)
+            .map_err(TickError::from)?
+            .ok_or_else(|| ReplayRefusal::NotFound(format!("batch {id} does not exist")))?;
+        let now = self.now();
+        match batch.state {
+            BatchState::Approved => self.new_attempt(batch, &mut report)?,
+            BatchState::Submitting => {
+                let Some(sub) = batch.submission.clone() else {
+                    return Err(TickError::Corrupt(format!(
+                        "batch {id} is submitting without a submission"
+                    ))
+                    .into());
+                };
+                let abandoned = now
+                    >= sub
+                        .started_at_ms
+                        .saturating_add(self.config.submit_lease_ms);
+                if !sub.ambiguous && !abandoned {
+                    return Err(ReplayRefusal::NotReplayable(format!(
+                        "batch {id}: attempt {} is in progress; it is reconciled if it does not \
+                         finish",
+                        sub.attempt
+                    )));
+                }
+                self.reconcile(batch, &mut report)?
+            }
+            other => {
+                return Err(ReplayRefusal::NotReplayable(format!(
+                    "batch {id} is {}, only an approved batch waiting for a retry or an \
+                     ambiguous submission can be replayed",
+                    other.as_str()
+                )));
+            }
+        }
+        let after = batch::load(self.store(), id)
+            .map_err(TickError::from)?
+            .ok_or_else(|| TickError::Corrupt(format!("batch {id} vanished")))?;
+        let succeeded = report.submitted > 0;
+        let error = if succeeded {
+            None
+        } else {
+            after
+                .submission
+                .and_then(|s| s.last_error)
+                .or(after.result.map(|r| r.reason))
+        };
+        Ok(ReplayDone {
+            state: after.state.as_str().to_owned(),
+            succeeded,
+            error,
+            report,
+        })
+    }
+
+    /// Makes the status call of DATEV job `datev_job_id` now (a harmless GET), through the same
+    /// path a tick takes; a result is recorded and alerted create-if-absent, so a replay never
+    /// alerts twice. Only a job still being polled can be replayed.
+    pub fn replay_poll(&self, datev_job_id: &str) -> Result<ReplayDone, ReplayRefusal> {
+        let mut report = TickReport::default();
+        let job = job::load(self.store(), datev_job_id)
+            .map_err(TickError::from)?
+            .ok_or_else(|| ReplayRefusal::NotFound(format!("job {datev_job_id} does not exist")))?;
+        if job.state != JobState::Polling {
+            return Err(ReplayRefusal::NotReplayable(format!(
+                "job {datev_job_id} already has its result; there is nothing to poll"
+            )));
+        }
+        self.poll(job, &mut report)?;
+        let after = job::load(self.store(), datev_job_id)
+            .map_err(TickError::from)?
+            .ok_or_else(|| TickError::Corrupt(format!("job {datev_job_id} vanished")))?;
+        if after.state != JobState::Polling && !after.notified {
+            self.finish(after.clone(), &mut report)?;
+        }
+        Ok(ReplayDone {
+            state: match after.state {
+                JobState::Polling => "polling",
+                JobState::Finished => "finished",
+                JobState::Stuck => "stuck",
+            }
+            .to_owned(),
+            succeeded: after.last_error.is_none(),
+            error: after.last_error,
+            report,
+        })
+    }
+}
+
+/// What an operator replay did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayDone {
+    /// The batch's or job's state afterwards.
+    pub state: String,
+    /// The replayed call went through (no new error recorded).
+    pub succeeded: bool,
+    /// The error recorded by the replayed call, if it failed again.
+    pub error: Option<String>,
+    /// What the replay did, in tick terms.
+    pub report: TickReport,
+}
+
+/// Why an operator replay was not done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayRefusal {
+    /// The batch or job does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The record's state allows no replay (already done, or in progress).
+    #[error("{0}")]
+    NotReplayable(String),
+    /// The store failed or holds an unreadable record: nothing or only part done; retry.
+    #[error(transparent)]
+    Tick(#[from] TickError),
 }
 
 fn unreachable_submission(batch: &Batch) -> Submission {

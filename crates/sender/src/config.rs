@@ -323,45 +323,6 @@ impl SenderConfig {
     }
 }
 
-/// The Spin variables of the Twilio account, read by every component that talks to Twilio
-/// (`twilio-sender` for sends and Verify starts, `api` for Verify checks), so both read the same
-/// names the same way.
-pub const TWILIO_VARIABLES: [&str; 9] = [
-    "twilio_account_sid",
-    "twilio_api_key_sid",
-    "twilio_api_key_secret",
-    "twilio_api_base_url",
-    "twilio_verify_base_url",
-    "twilio_messaging_service_sid",
-    "twilio_from_number",
-    "twilio_voice_from_number",
-    "twilio_verify_service_sid",
-];
-
-/// Reads [`TwilioSettings`] through `lookup` (variable name → value, `None` or empty when
-/// unset). A missing account SID, API key SID or secret is an error naming the variable.
-pub fn twilio_settings(
-    lookup: impl Fn(&'static str) -> Result<Option<String>, String>,
-) -> Result<TwilioSettings, String> {
-    let get = |name: &'static str| -> Result<Option<String>, String> {
-        Ok(lookup(name)?.filter(|v| !v.trim().is_empty()))
-    };
-    let required = |name: &'static str| -> Result<String, String> {
-        get(name)?.ok_or_else(|| format!("{name}: required setting is missing"))
-    };
-    Ok(TwilioSettings {
-        account_sid: required("twilio_account_sid")?,
-        api_key_sid: required("twilio_api_key_sid")?,
-        api_key_secret: connector::Secret::new(required("twilio_api_key_secret")?),
-        api_base_url: get("twilio_api_base_url")?,
-        verify_base_url: get("twilio_verify_base_url")?,
-        messaging_service_sid: get("twilio_messaging_service_sid")?,
-        from_number: get("twilio_from_number")?,
-        voice_from_number: get("twilio_voice_from_number")?,
-        verify_service_sid: get("twilio_verify_service_sid")?,
-    })
-}
-
 /// [`TwilioConfig`] from raw settings, like [`TwilioConfig::from_settings`] but with numbers
 /// checked by shape ([`E164::from_canonical`]) instead of libphonenumber: a Spin component is a
 /// fresh instance per tick, and loading libphonenumber's metadata costs about 0.4 s each time
@@ -528,42 +489,6 @@ mod tests {
             voice_from_number: None,
             verify_service_sid: Some(String::new()),
         }
-    }
-
-    #[test]
-    fn twilio_settings_are_read_by_variable_name() {
-        let vars = |name: &'static str| -> Result<Option<String>, String> {
-            Ok(match name {
-                "twilio_account_sid" => Some(format!("AC{}", "0".repeat(32))),
-                "twilio_api_key_sid" => Some(format!("SK{}", "0".repeat(32))),
-                "twilio_api_key_secret" => Some("s3cret".into()),
-                "twilio_verify_service_sid" => Some(format!("VA{}", "1".repeat(32))),
-                "twilio_verify_base_url" => {
-                    Some("http://127.0.0.1:3000/sandbox/twilio/verify".into())
-                }
-                "twilio_from_number" => Some(" ".into()),
-                _ => None,
-            })
-        };
-        let s = super::twilio_settings(vars).unwrap();
-        assert_eq!(s.verify_service_sid, Some(format!("VA{}", "1".repeat(32))));
-        assert_eq!(
-            s.verify_base_url.as_deref(),
-            Some("http://127.0.0.1:3000/sandbox/twilio/verify")
-        );
-        assert_eq!(s.from_number, None);
-        assert_eq!(s.api_key_secret.expose(), "s3cret");
-        let missing = super::twilio_settings(|name| {
-            if name == "twilio_api_key_secret" {
-                Ok(None)
-            } else {
-                vars(name)
-            }
-        });
-        assert_eq!(
-            missing.unwrap_err(),
-            "twilio_api_key_secret: required setting is missing"
-        );
     }
 
     #[test]

@@ -25,5 +25,5 @@ pub mod tick;
 
 pub use config::{SenderConfig, SenderSettings, SettingError};
 pub use pace::Sleep;
-pub use replay::{ReplayError, replay};
+pub use replay::{ReplayError, recheck, replay};
 pub use tick::{Ports, Sender, TickError, TickReport};

@@ -1,5 +1,5 @@
 //! Replay: an operator puts a `failed` alert back in line (issue 8's `POST /audit/{id}/replay`
-//! ends here for Twilio sends).
+//! ends here for Twilio sends), or has a `sent` alert's status looked up again ([`recheck`]).
 //!
 //! Replay goes through the same path as the first send: the item becomes `pending` again with a
 //! fresh failure count, and the next tick sends it under the next attempt claim. The journal's
@@ -24,6 +24,16 @@ pub enum ReplayError {
     /// The item is not `failed`; nothing to replay.
     #[error("outbox item {key} is {state}, only a failed alert can be replayed")]
     NotFailed {
+        /// The item (number masked).
+        key: String,
+        /// Its state.
+        state: &'static str,
+    },
+    /// Only a `sent` alert (accepted, no final status yet) can have its status looked up again.
+    #[error(
+        "outbox item {key} is {state}, only a sent alert without a final status can be checked again"
+    )]
+    NotSent {
         /// The item (number masked).
         key: String,
         /// Its state.
@@ -69,6 +79,78 @@ impl From<ScheduleError> for ReplayError {
     }
 }
 
+fn state_word(state: OutboxState) -> &'static str {
+    match state {
+        OutboxState::Pending => "pending",
+        OutboxState::Sending => "sending",
+        OutboxState::Sent => "sent",
+        OutboxState::Delivered => "delivered",
+        OutboxState::Failed => "failed",
+    }
+}
+
+/// Replays a failed status check (issue 8): a `sent` alert whose lookups ran out
+/// (`max_status_checks`) gets a fresh lookup budget and is due at `now_ms`, so the next tick
+/// fetches its status again (`GET …/Messages/{Sid}.json` or `…/Calls/{Sid}.json`) and moves it
+/// forward only. A lookup is a read: nothing is sent again. Any other state is refused.
+/// Writes: journal 1, item 1, index entry 2, audit 2.
+pub fn recheck(
+    store: &(impl KeyValue + ?Sized),
+    schedule_config: &ScheduleConfig,
+    key: &DedupKey,
+    now_ms: u64,
+    actor: Actor,
+) -> Result<(), ReplayError> {
+    let subject = masked_subject(key.as_str());
+    let mut item =
+        outbox::load(store, key)?.ok_or_else(|| ReplayError::NotFound(subject.clone()))?;
+    if item.state != OutboxState::Sent {
+        return Err(ReplayError::NotSent {
+            key: subject,
+            state: state_word(item.state),
+        });
+    }
+    let mut j = journal::load(store, key)?.unwrap_or_else(|| SendJournal {
+        version: journal::JOURNAL_VERSION,
+        attempts: item.attempts,
+        ..SendJournal::default()
+    });
+    let previous_checks = j.status_checks;
+    j.status_checks = 0;
+    j.updated_at_ms = now_ms;
+    journal::save(store, key, &j)?;
+    item.next_attempt_at_ms = now_ms;
+    item.updated_at_ms = now_ms;
+    outbox::save(store, &item)?;
+    schedule::append(
+        store,
+        schedule_config,
+        OUTBOX_SCHEDULE,
+        &key.store_key(),
+        now_ms,
+        now_ms,
+    )?;
+    let mut entry = AuditEntry::new(
+        now_ms,
+        actor,
+        format!("{SENDER}.recheck"),
+        subject,
+        Outcome::Ok,
+    )
+    .with("previous_checks", previous_checks.to_string());
+    if let Some(sid) = &item.twilio_sid {
+        entry = entry.with("sid", sid.clone());
+    }
+    audit::append(store, &entry).map_err(|e| match e {
+        audit::AuditError::Store(s) => ReplayError::Store(s),
+        other => ReplayError::Corrupt {
+            key: "audit".into(),
+            reason: other.to_string(),
+        },
+    })?;
+    Ok(())
+}
+
 /// Puts the failed item `key` back in line, due at `now_ms`, and audits it as done by `actor`.
 /// Writes: journal 1, SID unlink 0–1, item 1, index entry 2, audit 2.
 pub fn replay(
@@ -84,13 +166,7 @@ pub fn replay(
     if item.state != OutboxState::Failed {
         return Err(ReplayError::NotFailed {
             key: subject,
-            state: match item.state {
-                OutboxState::Pending => "pending",
-                OutboxState::Sending => "sending",
-                OutboxState::Sent => "sent",
-                OutboxState::Delivered => "delivered",
-                OutboxState::Failed => "failed",
-            },
+            state: state_word(item.state),
         });
     }
     let mut j = journal::load(store, key)?.unwrap_or_else(|| SendJournal {

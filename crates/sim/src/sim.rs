@@ -496,6 +496,11 @@ fn twilio_api(ctx: &mut Ctx<'_>, req: &Req<'_>) -> HttpResponse {
     }
     let path = req.path.clone();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let ["2010-04-01", "Accounts", file] = segs.as_slice()
+        && let Some(account) = file.strip_suffix(".json")
+    {
+        return fetch_account(ctx, req, account);
+    }
     let ["2010-04-01", "Accounts", account, rest @ ..] = segs.as_slice() else {
         return twilio::not_found(&req.path);
     };
@@ -526,6 +531,29 @@ fn twilio_api(ctx: &mut Ctx<'_>, req: &Req<'_>) -> HttpResponse {
         }
         _ => twilio::not_found(&req.path),
     }
+}
+
+/// `GET /2010-04-01/Accounts/{AC}.json`
+/// (<https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource>): the account the
+/// credentials belong to; another account's SID gets 401/20003 like any foreign path.
+fn fetch_account(ctx: &Ctx<'_>, req: &Req<'_>, account: &str) -> HttpResponse {
+    if req.method != Method::Get {
+        return twilio::method_not_allowed();
+    }
+    if account != ctx.cfg.twilio.account_sid {
+        return twilio::unauthorized();
+    }
+    util::json(
+        200,
+        "application/json",
+        &serde_json::json!({
+            "sid": account,
+            "friendly_name": "ml-connector simulator",
+            "status": "active",
+            "type": "Full",
+            "uri": format!("/2010-04-01/Accounts/{account}.json"),
+        }),
+    )
 }
 
 fn rate_limited(api: Api, req: &Req<'_>) -> HttpResponse {

@@ -843,3 +843,38 @@ fn default_callback_policy_retries_once_on_connect_failure_only() {
         Some("connection failed before the request was sent: refused")
     );
 }
+
+/// The two harmless reads of the connection check (issue 8): fetch the account and fetch the
+/// Verify service, each with the precise error of a misconfiguration.
+#[test]
+fn account_and_verify_service_fetch() {
+    let w = world();
+    let account = format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}.json");
+    let resp = w.send(twilio_get(&account));
+    assert_eq!(resp.status, 200, "{}", text(&resp));
+    let body = body_json(&resp);
+    assert_eq!(body["sid"], ACCOUNT);
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["type"], "Full");
+    // Wrong key secret: 401/20003.
+    let bad = HttpRequest::new(Method::Get, account.clone())
+        .header("Authorization", basic(KEY_SID, "wrong-secret"));
+    twilio_error(&w.send(bad), 401, 20003);
+    // Another account's SID with this key: 401/20003.
+    let other =
+        "https://api.twilio.com/2010-04-01/Accounts/AC11111111111111111111111111111111.json";
+    twilio_error(&w.send(twilio_get(other)), 401, 20003);
+    // The Verify service.
+    let service = format!("https://verify.twilio.com/v2/Services/{SERVICE}");
+    let resp = w.send(twilio_get(&service));
+    assert_eq!(resp.status, 200, "{}", text(&resp));
+    let body = body_json(&resp);
+    assert_eq!(body["sid"], SERVICE);
+    assert_eq!(body["account_sid"], ACCOUNT);
+    assert_eq!(body["code_length"], 6);
+    // An unknown service: 404/20404.
+    let unknown = "https://verify.twilio.com/v2/Services/VA11111111111111111111111111111111";
+    twilio_error(&w.send(twilio_get(unknown)), 404, 20404);
+    // Writes to the service resource are not simulated.
+    twilio_error(&w.send(twilio_post(&service, &[])), 405, 20004);
+}

@@ -14,7 +14,8 @@ use crate::config::{SmsSender, TwilioConfig};
 use crate::e164::E164;
 use crate::error::{ApiError, InputReason, TwilioError, codes};
 use crate::resources::{
-    Call, CallList, Message, MessageList, Page, Verification, VerificationStatus,
+    Account, Call, CallList, Message, MessageList, Page, Verification, VerificationStatus,
+    VerifyService,
 };
 use crate::sid::{CallSid, MessageSid};
 use crate::time::UtcDate;
@@ -475,6 +476,28 @@ impl<'a> TwilioClient<'a> {
             page: list.page,
             page_size: list.page_size,
         }))
+    }
+
+    // ---- read-only checks (connection test) ----
+
+    /// Fetches the account the credentials belong to (`GET /2010-04-01/Accounts/{AC}.json`,
+    /// <https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource>). Harmless: it
+    /// reads one resource and proves the API key and its account match.
+    pub fn fetch_account(&self) -> Result<Account, TwilioError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}.json",
+            self.config.api_base_url.as_str(),
+            self.config.account_sid
+        );
+        self.decode(Method::Get, self.send(Method::Get, url, None)?)
+    }
+
+    /// Fetches the configured Verify service (`GET {verify}/v2/Services/{VA}`,
+    /// <https://www.twilio.com/docs/verify/api/service#fetch-a-service>).
+    pub fn fetch_verify_service(&self) -> Result<VerifyService, TwilioError> {
+        let url = self.verify_url("")?;
+        let url = url.trim_end_matches('/').to_owned();
+        self.decode(Method::Get, self.send(Method::Get, url, None)?)
     }
 
     // ---- Verify v2 (twilio.md §6) ----

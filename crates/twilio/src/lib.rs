@@ -36,7 +36,8 @@ pub use config::{ConfigError, SmsSender, TwilioConfig, TwilioSettings};
 pub use e164::{E164, NumberParser, PhoneNumberError, PhoneNumberReason, Region};
 pub use error::{ApiError, Disposition, InputReason, RetryAfter, TwilioError, codes};
 pub use resources::{
-    Call, CallStatus, Message, MessageStatus, Page, Verification, VerificationStatus,
+    Account, Call, CallStatus, Message, MessageStatus, Page, Verification, VerificationStatus,
+    VerifyService,
 };
 pub use sid::{
     AccountSid, ApiKeySid, CallSid, MessageSid, MessagingServiceSid, SidError, VerificationSid,

@@ -316,6 +316,34 @@ pub struct Verification {
     pub date_updated: Option<String>,
 }
 
+/// The Account resource (`GET /2010-04-01/Accounts/{Sid}.json`,
+/// <https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource>): read by the
+/// connection check because it changes nothing and needs only valid credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Account {
+    /// `AC…`.
+    pub sid: String,
+    /// `active`, `suspended` or `closed`.
+    pub status: String,
+    /// `Trial` or `Full`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// The Verify Service resource (`GET /v2/Services/{Sid}`,
+/// <https://www.twilio.com/docs/verify/api/service#fetch-a-service>).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct VerifyService {
+    /// `VA…`.
+    pub sid: String,
+    /// The name shown in the code message.
+    #[serde(default)]
+    pub friendly_name: Option<String>,
+    /// Digits of a code (4–10).
+    #[serde(default)]
+    pub code_length: Option<u32>,
+}
+
 /// One page of a 2010-04-01 list (twilio.md §2.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {

@@ -215,8 +215,8 @@ impl World {
         };
         let setup = config::datev(&lookup).unwrap();
         let poller = config::poller(&lookup).unwrap();
-        let twilio = sender::config::twilio_settings(&lookup)
-            .and_then(|s| sender::config::twilio_config(&s).map_err(|e| e.to_string()));
+        // Nothing stored yet: the variables decide, as in a fresh deployment.
+        let twilio = flows::credentials::twilio_config(&MemoryStore::new(), &lookup);
         let api_settings = ApiSettings {
             schedule: poller.schedule,
             twilio,

@@ -85,6 +85,19 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, req: &Req<'_>) -> HttpResponse {
     };
     expire(ctx);
     match (rest, req.method) {
+        // Fetch a service (<https://www.twilio.com/docs/verify/api/service#fetch-a-service>).
+        ([], Method::Get) => json(
+            200,
+            "application/json",
+            &serde_json::json!({
+                "sid": spec.sid,
+                "account_sid": ctx.cfg.twilio.account_sid,
+                "friendly_name": spec.friendly_name,
+                "code_length": spec.code_length,
+                "url": format!("https://verify.twilio.com/v2/Services/{}", spec.sid),
+            }),
+        ),
+        ([], _) => method_not_allowed(),
         (["Verifications"], Method::Post) => start(ctx, req, &spec),
         (["Verifications", sid], Method::Get) => match live(ctx, &spec.sid, sid) {
             Some(i) => json(
