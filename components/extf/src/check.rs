@@ -168,6 +168,9 @@ pub(crate) fn check_value(
 ) -> bool {
     match kind {
         Kind::Text { max, charset } => {
+            if text::ascii_fits(v, usize::from(max), charset) {
+                return true;
+            }
             let nfc = text::to_nfc(v);
             let mut ok = true;
             let len = text::char_len(&nfc);

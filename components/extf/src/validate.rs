@@ -186,6 +186,9 @@ struct Decoder {
 impl Decoder {
     /// The field's text; `Err` with a lossy rendering if the bytes are not valid UTF-8.
     fn text<'s, 'a: 's>(&'s mut self, f: &Field<'a>) -> Result<&'s str, String> {
+        if f.raw.is_empty() {
+            return Ok("");
+        }
         let raw: &[u8] = if f.escaped {
             self.unescaped.clear();
             let mut i = 0;
@@ -1050,7 +1053,20 @@ fn check_row(
         values.resize(columns::COLUMN_COUNT + 1, None);
     }
     let year = hs.period.map(|(from, _)| from.year());
-    for (i, (f, col)) in fields.iter().zip(COLUMNS.iter()).enumerate() {
+    // Any column from 15 on (except 114) filled: only then can their pairs be broken.
+    let mut extras_filled = false;
+    for (i, f) in fields.iter().enumerate() {
+        if f.raw.is_empty() && !f.stray_quote {
+            // Most fields of a row are empty: a table says whether an empty one can be wrong.
+            let rule = EMPTY_RULES[i];
+            if rule & (EMPTY_REQUIRED | EMPTY_FESTSCHREIBUNG) != 0
+                || (f.quoted && rule & EMPTY_NUMBER != 0)
+            {
+                has_error |= empty_field(f, &COLUMNS[i], line, hs, ctx);
+            }
+            continue;
+        }
+        let col = &COLUMNS[i];
         let number = col.number;
         let value = match dec.text(f) {
             Ok(s) => s,
@@ -1079,46 +1095,11 @@ fn check_row(
             has_error = true;
         }
         if value.is_empty() {
-            if f.quoted && !col.kind.quoted() {
-                ctx.push(Finding::warning(
-                    Code::Quoting,
-                    line,
-                    u16::from(number),
-                    col.name,
-                    "\"\"",
-                    "empty number written as \"\"; DATEV writes nothing",
-                ));
-            }
-            if matches!(number, 1 | 2 | 7 | 8 | 10) {
-                let reason = if number == 7 {
-                    "required; an empty Konto is silently taken over from the row above"
-                } else {
-                    "required"
-                };
-                ctx.push(Finding::error(
-                    Code::Required,
-                    line,
-                    u16::from(number),
-                    col.name,
-                    "",
-                    reason,
-                ));
-                has_error = true;
-            }
-            if number == FESTSCHREIBUNG && hs.festschreibung == Some(false) {
-                ctx.push(Finding::error(
-                    Code::Consistency,
-                    line,
-                    u16::from(number),
-                    col.name,
-                    "",
-                    "empty Festschreibung means locked, but the header (field 21) says 0; one locked row locks the whole batch",
-                ));
-                has_error = true;
-            }
+            has_error |= empty_field(f, col, line, hs, ctx);
             continue;
         }
         filled[i + 1] = true;
+        extras_filled |= number >= 15 && number != FESTSCHREIBUNG;
         if f.quoted != col.kind.quoted() {
             let reason = if col.kind.quoted() {
                 "text not in quotes"
@@ -1148,6 +1129,10 @@ fn check_row(
         .map(|p| (p, Severity::Error));
     let soft = columns::SOFT_PAIRS.iter().map(|&p| (p, Severity::Warning));
     for ((a, b), severity) in strict.chain(soft) {
+        if a >= 15 && !extras_filled {
+            // Pairs are sorted: every later one lies in the empty columns 15-125 too.
+            continue;
+        }
         let (fa, fb) = (filled[usize::from(a)], filled[usize::from(b)]);
         let one_way = a == 4;
         if (one_way && fa && !fb) || (!one_way && fa != fb) {
@@ -1192,6 +1177,74 @@ fn check_row(
             None
         }
     }
+}
+
+const EMPTY_NUMBER: u8 = 1;
+const EMPTY_REQUIRED: u8 = 2;
+const EMPTY_FESTSCHREIBUNG: u8 = 4;
+
+/// Per column (index = number - 1): what an empty field of it has to be checked for.
+static EMPTY_RULES: [u8; columns::COLUMN_COUNT] = {
+    let mut t = [0u8; columns::COLUMN_COUNT];
+    let mut i = 0;
+    while i < columns::COLUMN_COUNT {
+        let number = COLUMNS[i].number;
+        if !COLUMNS[i].kind.quoted() {
+            t[i] |= EMPTY_NUMBER;
+        }
+        if matches!(number, 1 | 2 | 7 | 8 | 10) {
+            t[i] |= EMPTY_REQUIRED;
+        }
+        if number == FESTSCHREIBUNG {
+            t[i] |= EMPTY_FESTSCHREIBUNG;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Findings for an empty field; true on error.
+fn empty_field(f: &Field<'_>, col: &Column, line: u32, hs: &HeaderState, ctx: &mut Ctx) -> bool {
+    let number = col.number;
+    let mut has_error = false;
+    if f.quoted && !col.kind.quoted() {
+        ctx.push(Finding::warning(
+            Code::Quoting,
+            line,
+            u16::from(number),
+            col.name,
+            "\"\"",
+            "empty number written as \"\"; DATEV writes nothing",
+        ));
+    }
+    if matches!(number, 1 | 2 | 7 | 8 | 10) {
+        let reason = if number == 7 {
+            "required; an empty Konto is silently taken over from the row above"
+        } else {
+            "required"
+        };
+        ctx.push(Finding::error(
+            Code::Required,
+            line,
+            u16::from(number),
+            col.name,
+            "",
+            reason,
+        ));
+        has_error = true;
+    }
+    if number == FESTSCHREIBUNG && hs.festschreibung == Some(false) {
+        ctx.push(Finding::error(
+            Code::Consistency,
+            line,
+            u16::from(number),
+            col.name,
+            "",
+            "empty Festschreibung means locked, but the header (field 21) says 0; one locked row locks the whole batch",
+        ));
+        has_error = true;
+    }
+    has_error
 }
 
 /// Checks one non-empty field; false on error.
