@@ -153,6 +153,10 @@ struct Ctx {
     findings: Vec<Finding>,
     max: usize,
     full: bool,
+    /// Rows with fewer fields than the Formatversion has, and the first of them (line, fields):
+    /// reported once for the file, not once per row.
+    short_rows: u32,
+    first_short: (u32, usize),
 }
 
 impl Ctx {
@@ -223,6 +227,8 @@ fn run(
         findings: Vec::new(),
         max: options.max_findings.max(1),
         full: false,
+        short_rows: 0,
+        first_short: (0, 0),
     };
     let (encoding, data): (SourceEncoding, Cow<'_, [u8]>) = detect(bytes, options, &mut ctx);
     let mut report = Report {
@@ -263,7 +269,11 @@ fn run(
         unterminated(&mut ctx, rec.line);
     }
     let header_len = tok.position();
-    let mut hs = HeaderState::default();
+    let mut hs = HeaderState {
+        format_version: 13,
+        columns: columns::COLUMN_COUNT,
+        ..HeaderState::default()
+    };
     let header = check_header(&fields, header_len, &mut dec, &mut ctx, &mut hs);
     if hs.stop {
         report.findings = ctx.findings;
@@ -287,7 +297,7 @@ fn run(
             if rec.unterminated_quote {
                 unterminated(&mut ctx, rec.line);
             }
-            check_names(&fields, rec.line, &mut dec, &mut ctx);
+            check_names(&fields, rec.line, &hs, &mut dec, &mut ctx);
         }
     }
 
@@ -323,6 +333,20 @@ fn run(
         }
     }
 
+    if ctx.short_rows > 0 {
+        let (line, n) = ctx.first_short;
+        ctx.push(Finding::warning(
+            Code::FieldCount,
+            line,
+            0,
+            "",
+            "",
+            format!(
+                "{} row(s) have fewer fields than the {} of Formatversion {} (first: line {line} with {n}); the missing trailing fields are read as empty",
+                ctx.short_rows, hs.columns, hs.format_version
+            ),
+        ));
+    }
     if lf_lines > 0 {
         ctx.push(Finding::warning(
             Code::LineEnding,
@@ -483,6 +507,10 @@ struct HeaderState {
     period: Option<(Date, Date)>,
     /// Field 21 as written, if valid.
     festschreibung: Option<bool>,
+    /// Field 5, Formatversion (13 unless the header says 9-12).
+    format_version: u8,
+    /// Columns of a row in that Formatversion ([`columns::column_count`]).
+    columns: usize,
 }
 
 struct FieldSink<'c> {
@@ -692,19 +720,42 @@ fn check_header(
     }
     match get(5) {
         "13" => {}
-        s @ ("2" | "3" | "4" | "5" | "9" | "10" | "11" | "12") => {
+        s @ ("9" | "10" | "11" | "12") => {
+            // Older versions only lack trailing columns (datev.md §1.5); DATEV's tools still
+            // export them (S23's v12 file), S16 warns about 10-12.
+            let version = s.parse().unwrap_or(13);
+            hs.format_version = version;
+            hs.columns = columns::column_count(version).unwrap_or(columns::COLUMN_COUNT);
+            warn(
+                ctx,
+                5,
+                Code::Unsupported,
+                s,
+                format!(
+                    "Formatversion {s} ({} columns) is older than 13 (125 columns): read by position, the columns it lacks are empty; the current format description lists 13 only",
+                    hs.columns
+                ),
+            );
+        }
+        s @ ("2" | "3" | "4" | "5") => {
             err(
                 ctx,
                 5,
                 Code::Unsupported,
                 s,
                 format!(
-                    "Formatversion {s}; this validator knows Buchungsstapel Formatversion 13 (125 columns) only"
+                    "Formatversion {s}; this validator reads Buchungsstapel Formatversion 9 to 13"
                 ),
             );
             hs.stop = true;
         }
-        s => err(ctx, 5, Code::Format, s, "Formatversion must be 13".into()),
+        s => err(
+            ctx,
+            5,
+            Code::Format,
+            s,
+            "Formatversion must be 13 (9 to 12 are read as older versions)".into(),
+        ),
     }
     if hs.stop {
         return None;
@@ -976,8 +1027,14 @@ fn date_field(ctx: &mut Ctx, field: usize, v: &str) -> Option<Date> {
     }
 }
 
-fn check_names(fields: &[Field<'_>], line: u32, dec: &mut Decoder, ctx: &mut Ctx) {
-    if fields.len() != columns::COLUMN_COUNT {
+fn check_names(
+    fields: &[Field<'_>],
+    line: u32,
+    hs: &HeaderState,
+    dec: &mut Decoder,
+    ctx: &mut Ctx,
+) {
+    if fields.len() != hs.columns {
         ctx.push(Finding::warning(
             Code::FieldCount,
             line,
@@ -985,9 +1042,10 @@ fn check_names(fields: &[Field<'_>], line: u32, dec: &mut Decoder, ctx: &mut Ctx
             "",
             "",
             format!(
-                "{} column names, Formatversion 13 has {}; DATEV reads columns by position, so check the rows",
+                "{} column names, Formatversion {} has {}; DATEV reads columns by position, so check the rows",
                 fields.len(),
-                columns::COLUMN_COUNT
+                hs.format_version,
+                hs.columns
             ),
         ));
     }
@@ -1033,17 +1091,38 @@ fn check_row(
     values: &mut Vec<Option<String>>,
 ) -> Option<Booking> {
     let n = fields.len();
-    if n != columns::COLUMN_COUNT {
-        let reason = if n == 1 && fields[0].raw.is_empty() {
-            "empty line".to_owned()
-        } else {
-            format!(
-                "{n} fields, Formatversion 13 rows have {}; DATEV reads by position, so every later field would shift",
-                columns::COLUMN_COUNT
-            )
-        };
-        ctx.push(Finding::error(Code::FieldCount, line, 0, "", "", reason));
+    if n == 1 && fields[0].raw.is_empty() && !fields[0].quoted {
+        ctx.push(Finding::error(
+            Code::FieldCount,
+            line,
+            0,
+            "",
+            "",
+            "empty line",
+        ));
         return None;
+    }
+    if n > hs.columns {
+        ctx.push(Finding::error(
+            Code::FieldCount,
+            line,
+            0,
+            "",
+            "",
+            format!(
+                "{n} fields, Formatversion {} rows have {}; DATEV reads by position, so the extra fields have no column",
+                hs.format_version, hs.columns
+            ),
+        ));
+        return None;
+    }
+    if n < hs.columns {
+        // Missing trailing fields read as empty (S16 warns the same way); one warning for the
+        // whole file names the first such row.
+        if ctx.short_rows == 0 {
+            ctx.first_short = (line, n);
+        }
+        ctx.short_rows += 1;
     }
     let errors_before = ctx.findings.len();
     let mut has_error = false;
@@ -1120,6 +1199,19 @@ fn check_row(
         }
         if build {
             values[i + 1] = Some(value.to_owned());
+        }
+    }
+    // Columns the row does not have are empty: only a required one or Festschreibung can make
+    // that wrong.
+    for (i, col) in COLUMNS.iter().enumerate().skip(n) {
+        if EMPTY_RULES[i] & (EMPTY_REQUIRED | EMPTY_FESTSCHREIBUNG) != 0 {
+            let missing = Field {
+                raw: &[],
+                quoted: false,
+                escaped: false,
+                stray_quote: false,
+            };
+            has_error |= empty_field(&missing, col, line, hs, ctx);
         }
     }
     // Fields that travel together (§1.7).
