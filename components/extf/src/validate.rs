@@ -123,14 +123,21 @@ pub struct ParseError {
 
 /// Validates a whole file.
 pub fn validate(bytes: &[u8], options: &Options) -> Report {
-    let (report, _) = run(bytes, options, None);
+    let (report, _) = run(bytes, options, None, true);
+    report
+}
+
+/// [`validate`] without the canonical-tail fast path: every field of every row is split and
+/// checked. The fuzz oracle asserts that both give the same report.
+pub(crate) fn validate_field_by_field(bytes: &[u8], options: &Options) -> Report {
+    let (report, _) = run(bytes, options, None, false);
     report
 }
 
 /// Parses a file into the typed model. Fails if the validator finds any error.
 pub fn parse(bytes: &[u8], options: &Options) -> Result<Parsed, ParseError> {
     let mut bookings = Vec::new();
-    let (report, header) = run(bytes, options, Some(&mut bookings));
+    let (report, header) = run(bytes, options, Some(&mut bookings), true);
     match header {
         Some(header) if report.is_valid() => Ok(Parsed {
             header,
@@ -181,13 +188,17 @@ impl Ctx {
 }
 
 /// Decodes one field's content into text.
-struct Decoder {
+struct Decoder<'d> {
     utf8: bool,
+    /// The whole input, if it is read as UTF-8 and all of it is valid: a field is then a
+    /// slice of it (fields start and end at ASCII bytes, so at character boundaries) and needs
+    /// no UTF-8 check of its own.
+    whole: Option<&'d str>,
     scratch: String,
     unescaped: Vec<u8>,
 }
 
-impl Decoder {
+impl Decoder<'_> {
     /// The field's text; `Err` with a lossy rendering if the bytes are not valid UTF-8.
     fn text<'s, 'a: 's>(&'s mut self, f: &Field<'a>) -> Result<&'s str, String> {
         if f.raw.is_empty() {
@@ -205,6 +216,14 @@ impl Decoder {
             f.raw
         };
         if self.utf8 {
+            if let Some(whole) = self.whole
+                && !f.escaped
+            {
+                let start = raw.as_ptr().addr().wrapping_sub(whole.as_ptr().addr());
+                if let Some(s) = whole.get(start..start.saturating_add(raw.len())) {
+                    return Ok(s);
+                }
+            }
             std::str::from_utf8(raw).map_err(|_| String::from_utf8_lossy(raw).into_owned())
         } else if raw.is_ascii() {
             // ASCII is the same in code page 1252.
@@ -222,6 +241,7 @@ fn run(
     bytes: &[u8],
     options: &Options,
     mut out: Option<&mut Vec<Booking>>,
+    fast_tails: bool,
 ) -> (Report, Option<Header>) {
     let mut ctx = Ctx {
         findings: Vec::new(),
@@ -239,6 +259,11 @@ fn run(
     let utf8 = !matches!(encoding, SourceEncoding::Windows1252);
     let mut dec = Decoder {
         utf8,
+        whole: if utf8 {
+            std::str::from_utf8(&data).ok()
+        } else {
+            None
+        },
         scratch: String::new(),
         unescaped: Vec::new(),
     };
@@ -301,11 +326,27 @@ fn run(
         }
     }
 
-    // Lines 3..: bookings.
+    // Lines 3..: bookings. Most rows leave columns 15 on empty, written as DATEV does (`""`
+    // for text, nothing for numbers) with only Festschreibung (114) set: such a tail is
+    // compared in one go instead of being split into ~110 fields.
+    let tails = CanonicalTails::new(hs.columns);
     let mut values: Vec<Option<String>> = Vec::new();
-    while let Some(rec) = tok.next_record(&mut fields) {
+    let head = if fast_tails { HEAD_FIELDS } else { usize::MAX };
+    while let Some(mut rec) = tok.next_record_head(&mut fields, head) {
         if ctx.full {
             break;
+        }
+        let mut tail = Tail::Fields;
+        if rec.terminator == Terminator::Partial {
+            if tok.skip_rest(&tails.festschreibung_0) {
+                tail = Tail::Canonical("0");
+                rec.terminator = Terminator::CrLf;
+            } else if tok.skip_rest(&tails.festschreibung_1) {
+                tail = Tail::Canonical("1");
+                rec.terminator = Terminator::CrLf;
+            } else {
+                rec = tok.read_rest(&mut fields, rec);
+            }
         }
         report.rows += 1;
         track_terminator(rec.terminator, rec.line, &mut lf_lines, &mut first_lf);
@@ -321,6 +362,7 @@ fn run(
         let build = out.is_some() && header.is_some();
         if let Some(b) = check_row(
             &fields,
+            tail,
             rec.line,
             &hs,
             &mut dec,
@@ -532,7 +574,7 @@ impl Sink for FieldSink<'_> {
 fn header_text(
     fields: &[Field<'_>],
     i: usize,
-    dec: &mut Decoder,
+    dec: &mut Decoder<'_>,
     ctx: &mut Ctx,
 ) -> Option<(String, bool)> {
     let f = fields.get(i - 1)?;
@@ -555,7 +597,7 @@ fn header_text(
 fn check_header(
     fields: &[Field<'_>],
     byte_len: usize,
-    dec: &mut Decoder,
+    dec: &mut Decoder<'_>,
     ctx: &mut Ctx,
     hs: &mut HeaderState,
 ) -> Option<Header> {
@@ -1031,7 +1073,7 @@ fn check_names(
     fields: &[Field<'_>],
     line: u32,
     hs: &HeaderState,
-    dec: &mut Decoder,
+    dec: &mut Decoder<'_>,
     ctx: &mut Ctx,
 ) {
     if fields.len() != hs.columns {
@@ -1081,16 +1123,23 @@ fn check_names(
 }
 
 /// Checks one booking row; with `build`, returns the booking if the row has no error.
+// The row loop's state, passed apart so the borrows stay disjoint.
+#[allow(clippy::too_many_arguments)]
 fn check_row(
     fields: &[Field<'_>],
+    tail: Tail,
     line: u32,
     hs: &HeaderState,
-    dec: &mut Decoder,
+    dec: &mut Decoder<'_>,
     ctx: &mut Ctx,
     build: bool,
     values: &mut Vec<Option<String>>,
 ) -> Option<Booking> {
-    let n = fields.len();
+    // A canonical tail stands for every column after the head, all present.
+    let n = match tail {
+        Tail::Fields => fields.len(),
+        Tail::Canonical(_) => hs.columns,
+    };
     if n == 1 && fields[0].raw.is_empty() && !fields[0].quoted {
         ctx.push(Finding::error(
             Code::FieldCount,
@@ -1201,6 +1250,17 @@ fn check_row(
             values[i + 1] = Some(value.to_owned());
         }
     }
+    if let Tail::Canonical(value) = tail {
+        // Columns 15 on are empty in DATEV's own style (nothing to report) but Festschreibung.
+        let col = &COLUMNS[usize::from(FESTSCHREIBUNG) - 1];
+        filled[usize::from(FESTSCHREIBUNG)] = true;
+        if !check_field(col, value, line, hs, year, ctx) {
+            has_error = true;
+        }
+        if build {
+            values[usize::from(FESTSCHREIBUNG)] = Some(value.to_owned());
+        }
+    }
     // Columns the row does not have are empty: only a required one or Festschreibung can make
     // that wrong.
     for (i, col) in COLUMNS.iter().enumerate().skip(n) {
@@ -1268,6 +1328,55 @@ fn check_row(
             ));
             None
         }
+    }
+}
+
+/// Fields read one by one before the rest of a row is compared with a [`CanonicalTails`]:
+/// columns 1-14, the ones [`Booking`] names.
+const HEAD_FIELDS: usize = 14;
+
+/// How the fields after the head of a row were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// Split into fields like the head (all in the field list).
+    Fields,
+    /// Matched a [`CanonicalTails`] entry: every column after the head up to the
+    /// Formatversion's count is present and empty in DATEV's style, column 114 holds the value.
+    Canonical(&'static str),
+}
+
+/// The bytes of columns 15 to the Formatversion's last as DATEV and this crate's writer leave
+/// them when unused: `""` for text columns, nothing for numbers, Festschreibung 0 or 1, CR LF.
+struct CanonicalTails {
+    festschreibung_0: Vec<u8>,
+    festschreibung_1: Vec<u8>,
+}
+
+impl CanonicalTails {
+    fn new(columns: usize) -> Self {
+        let mut t = Self {
+            festschreibung_0: Vec::new(),
+            festschreibung_1: Vec::new(),
+        };
+        for (i, col) in COLUMNS.iter().enumerate().take(columns).skip(HEAD_FIELDS) {
+            for (bytes, flag) in [
+                (&mut t.festschreibung_0, b'0'),
+                (&mut t.festschreibung_1, b'1'),
+            ] {
+                if i > HEAD_FIELDS {
+                    bytes.push(b';');
+                }
+                if col.number == FESTSCHREIBUNG {
+                    bytes.push(flag);
+                } else if col.kind.quoted() {
+                    bytes.extend_from_slice(b"\"\"");
+                }
+            }
+        }
+        for bytes in [&mut t.festschreibung_0, &mut t.festschreibung_1] {
+            bytes.extend_from_slice(b"\r\n");
+        }
+        t
     }
 }
 

@@ -201,3 +201,34 @@ fn other_formatversions_are_refused() {
     assert_eq!(summary(&file), vec![(E, Unsupported, 1, 5)]);
     assert!(parse(&file, &Options::default()).is_err());
 }
+
+#[test]
+fn rows_compared_as_one_tail_give_the_same_findings_as_field_by_field() {
+    // The oracle (extf::fuzzing) asserts that the validator's canonical-tail fast path and the
+    // field-by-field path agree, and that parse and write round-trip.
+    let locked = {
+        let text = String::from_utf8_lossy(&as_version("13", 125, 125)).into_owned();
+        text.replacen(";1;0;0;\"EUR\"", ";1;0;1;\"EUR\"", 1)
+    };
+    assert_eq!(
+        summary(locked.as_bytes()),
+        vec![
+            (E, Consistency, 3, 114),
+            (E, Consistency, 4, 114),
+            (E, Consistency, 5, 114)
+        ]
+    );
+    for file in [
+        as_version("13", 125, 125),
+        as_version("12", 124, 124),
+        as_version("12", 122, 122),
+        as_version("10", 120, 120),
+        as_version("9", 120, 120),
+        as_version("11", 125, 125),
+        as_version("13", 125, 124),
+        as_version("13", 125, 20),
+        locked.into_bytes(),
+    ] {
+        extf::fuzzing::validate_and_parse(&file);
+    }
+}
