@@ -231,6 +231,20 @@ pub(crate) fn check_value(
                     "text is not in Unicode NFC (e.g. decomposed umlauts); it is normalized before the length check and DATEV may show it differently".to_owned(),
                 );
             }
+            // Checked on the NFC text computed above (no second normalization).
+            if let Some(c) = nfc
+                .chars()
+                .find(|&c| text::to_windows_1252(c).is_none() && !text::is_control(c))
+            {
+                sink.problem(
+                    Severity::Warning,
+                    Code::NotWindows1252,
+                    format!(
+                        "character {c:?} (U+{:04X}) is outside Windows-1252; DATEV Rechnungswesen may not show it",
+                        u32::from(c)
+                    ),
+                );
+            }
             ok
         }
         Kind::Code { len } => {

@@ -52,6 +52,25 @@ pub struct Tokenizer<'a> {
     line: u32,
 }
 
+/// `a == b` eight bytes at a time: on wasm32 `memcmp` is a byte loop, and a row tail is ~200
+/// bytes.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut x = a.chunks_exact(8);
+    let mut y = b.chunks_exact(8);
+    for (p, q) in (&mut x).zip(&mut y) {
+        let (mut u, mut v) = ([0u8; 8], [0u8; 8]);
+        u.copy_from_slice(p);
+        v.copy_from_slice(q);
+        if u64::from_ne_bytes(u) != u64::from_ne_bytes(v) {
+            return false;
+        }
+    }
+    x.remainder() == y.remainder()
+}
+
 /// Bytes that end an unquoted field or need attention in it.
 const fn special_table() -> [bool; 256] {
     let mut t = [false; 256];
@@ -109,11 +128,8 @@ impl<'a> Tokenizer<'a> {
     /// true. `rest` must end with CR LF and hold no other line break and no quote that is not
     /// part of an empty `""` field, so that it is one whole record tail.
     pub fn skip_rest(&mut self, rest: &[u8]) -> bool {
-        if self
-            .data
-            .get(self.pos..)
-            .is_some_and(|d| d.starts_with(rest))
-        {
+        let next = self.data.get(self.pos..self.pos.saturating_add(rest.len()));
+        if next.is_some_and(|d| same_bytes(d, rest)) {
             self.pos += rest.len();
             self.line += 1;
             true
@@ -324,6 +340,20 @@ mod tests {
         assert!(f[0].stray_quote && f[1].stray_quote);
         assert_eq!(f[0].raw, b"a");
         assert_eq!(f[1].raw, b"c\"d");
+    }
+
+    #[test]
+    fn same_bytes_compares_every_byte() {
+        let a: Vec<u8> = (0u8..40).collect();
+        for len in 0..a.len() {
+            assert!(same_bytes(&a[..len], &a[..len]));
+            for at in 0..len {
+                let mut b = a[..len].to_vec();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a[..len], &b), "{len} {at}");
+            }
+        }
+        assert!(!same_bytes(b"ab", b"abc"));
     }
 
     #[test]

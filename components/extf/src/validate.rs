@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use crate::check::{self, Sink};
-use crate::columns::{self, COLUMNS, Column, FESTSCHREIBUNG, HEADER_FIELD_NAMES, Kind};
+use crate::columns::{self, COLUMNS, Column, FESTSCHREIBUNG, HEADER_FIELD_NAMES};
 use crate::finding::{Code, Finding, Severity};
 use crate::model::{
     AccountLength, AccountNumber, AccountingPurpose, Amount, ApplicationInfo, BatchLabel, Booking,
@@ -1467,24 +1467,6 @@ fn check_field(
     };
     let mut ok = check::check_value(col.kind, value, hs.account_len, &mut sink);
     let ctx = sink.ctx;
-    if let Kind::Text { .. } = col.kind
-        && !value.is_ascii()
-        && let Some(c) = text::to_nfc(value)
-            .chars()
-            .find(|&c| text::to_windows_1252(c).is_none() && !text::is_control(c))
-    {
-        ctx.push(Finding::warning(
-            Code::NotWindows1252,
-            line,
-            u16::from(number),
-            col.name,
-            value,
-            format!(
-                "character {c:?} (U+{:04X}) is outside Windows-1252; DATEV Rechnungswesen may not show it",
-                u32::from(c)
-            ),
-        ));
-    }
     if !ok {
         return false;
     }

@@ -472,7 +472,7 @@ fn push_text(out: &mut Vec<u8>, s: &str, enc: Encoding) -> Result<(), char> {
     out.push(b'"');
     let bytes = s.as_bytes();
     if enc == Encoding::Utf8Bom || s.is_ascii() {
-        if bytes.contains(&b'"') {
+        if has_quote(bytes) {
             for &b in bytes {
                 if b == b'"' {
                     out.push(b'"');
@@ -493,6 +493,24 @@ fn push_text(out: &mut Vec<u8>, s: &str, enc: Encoding) -> Result<(), char> {
     }
     out.push(b'"');
     Ok(())
+}
+
+/// True if `bytes` holds a `"`: eight bytes at a time (a zero byte of `word ^ "…"` is a
+/// quote), since most texts have none and are then copied whole.
+fn has_quote(bytes: &[u8]) -> bool {
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word) ^ QUOTES;
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().contains(&b'"')
 }
 
 /// Unquoted text known to be representable (column names).
@@ -598,6 +616,20 @@ mod tests {
             push_u64(&mut v, n);
             assert_eq!(v, n.to_string().as_bytes());
         }
+    }
+
+    #[test]
+    fn quote_search() {
+        for len in 0..40 {
+            let plain = "a".repeat(len);
+            assert!(!has_quote(plain.as_bytes()), "{len}");
+            for at in 0..len {
+                let mut b = plain.clone().into_bytes();
+                b[at] = b'"';
+                assert!(has_quote(&b), "{len} {at}");
+            }
+        }
+        assert!(!has_quote("Müller € ß ##!!\u{a2}\u{2222}".as_bytes()));
     }
 
     #[test]
