@@ -414,8 +414,7 @@ impl w::Guest for Component {
         // Rows are about 330-360 bytes; reserving avoids re-copying a growing file (capped, so
         // a huge batch grows as before instead of failing one big allocation).
         let estimate = bookings.len().saturating_mul(360).min(1 << 28) + 4096;
-        let mut writer =
-            crate::Writer::new(Vec::with_capacity(estimate), &header, encoding).map_err(to_wit)?;
+        let mut writer = crate::Writer::in_memory(&header, encoding, estimate).map_err(to_wit)?;
         for (i, b) in bookings.into_iter().enumerate() {
             let line = u32::try_from(i).unwrap_or(u32::MAX - 3).saturating_add(3);
             let b = booking_in(b).map_err(|e| {
@@ -423,7 +422,7 @@ impl w::Guest for Component {
             })?;
             writer.write_booking(&b).map_err(to_wit)?;
         }
-        writer.finish().map_err(to_wit)
+        Ok(writer.finish_vec())
     }
 
     fn validate(file: Vec<u8>, options: w::ValidateOptions) -> w::Report {

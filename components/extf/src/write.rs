@@ -121,6 +121,9 @@ pub struct Writer<W: Write> {
     period_to: Date,
     line: u32,
     tail: EmptyTail,
+    /// Hand the buffer to `out` once it holds this many bytes ([`BUFFER`]; never for
+    /// [`Writer::in_memory`], whose buffer is the result).
+    flush_at: usize,
 }
 
 impl<W: Write> std::fmt::Debug for Writer<W> {
@@ -169,6 +172,7 @@ impl<W: Write> Writer<W> {
             period_to: header.period_to,
             line: FIRST_ROW_LINE,
             tail: EmptyTail::new(),
+            flush_at: BUFFER,
         };
         let line = render_header(header, encoding).map_err(|f| WriteError::Header(vec![*f]))?;
         if encoding == Encoding::Utf8Bom {
@@ -191,7 +195,7 @@ impl<W: Write> Writer<W> {
     pub fn write_booking(&mut self, b: &Booking) -> Result<(), WriteError> {
         self.render(b).map_err(WriteError::Field)?;
         self.line += 1;
-        if self.buf.len() >= BUFFER {
+        if self.buf.len() >= self.flush_at {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
         }
@@ -579,17 +583,42 @@ fn push_yyyymmdd(out: &mut Vec<u8>, d: Date) {
     push_2(out, d.day());
 }
 
+impl Writer<Vec<u8>> {
+    /// A writer whose rows stay in its own buffer, which [`Writer::finish_vec`] returns: no
+    /// copy into a second `Vec`. `capacity` is a hint for the file's size in bytes.
+    pub fn in_memory(
+        header: &Header,
+        encoding: Encoding,
+        capacity: usize,
+    ) -> Result<Self, WriteError> {
+        let mut w = Self::new(Vec::new(), header, encoding)?;
+        w.flush_at = usize::MAX;
+        w.buf.reserve(capacity);
+        Ok(w)
+    }
+
+    /// The file written so far (writing into a `Vec` cannot fail).
+    pub fn finish_vec(self) -> Vec<u8> {
+        if self.out.is_empty() {
+            return self.buf;
+        }
+        let mut out = self.out;
+        out.extend_from_slice(&self.buf);
+        out
+    }
+}
+
 /// Writes a whole batch into a `Vec<u8>`.
 pub fn write_to_vec<'a>(
     header: &Header,
     bookings: impl IntoIterator<Item = &'a Booking>,
     encoding: Encoding,
 ) -> Result<Vec<u8>, WriteError> {
-    let mut w = Writer::new(Vec::new(), header, encoding)?;
+    let mut w = Writer::in_memory(header, encoding, 0)?;
     for b in bookings {
         w.write_booking(b)?;
     }
-    w.finish()
+    Ok(w.finish_vec())
 }
 
 /// The kinds whose empty form is `""` must match the writer's tail; used by tests.
