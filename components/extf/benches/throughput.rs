@@ -64,9 +64,13 @@ const TEXTS: [&str; 5] = [
 ];
 
 fn raw(i: u64, belegfeld: &mut String) -> Raw<'_> {
-    use std::fmt::Write as _;
+    // "RE-2024-{:06}" by hand: the input generator should not cost more than the writer.
     belegfeld.clear();
-    let _ = write!(belegfeld, "RE-2024-{:06}", i % 1_000_000);
+    belegfeld.push_str("RE-2024-");
+    let n = i % 1_000_000;
+    for d in [100_000, 10_000, 1000, 100, 10, 1] {
+        belegfeld.push(char::from(b'0' + (n / d % 10) as u8));
+    }
     // Umlauts in 1 of 5 texts (index 2); index 4 has one too but only every 25th row uses it.
     let t = match i % 5 {
         2 => 2,
@@ -107,19 +111,43 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn report(what: &str, rows: u64, bytes: u64, t: Duration) {
-    let s = t.as_secs_f64();
+/// Time this thread spent on a CPU (Linux schedstat), so figures stay comparable on a loaded
+/// machine where wall time includes waiting for a core.
+fn on_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Wall-clock and on-CPU timer of one measurement.
+struct Timer(Instant, Option<Duration>);
+
+impl Timer {
+    fn start() -> Self {
+        Timer(Instant::now(), on_cpu())
+    }
+}
+
+fn report(what: &str, rows: u64, bytes: u64, t: Timer) {
+    let s = t.0.elapsed().as_secs_f64();
+    let cpu = match (t.1, on_cpu()) {
+        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+        _ => s,
+    };
     println!(
-        "{what:<44} {rows:>9} rows  {:>8.3} s  {:>12.0} rows/s  {:>8.1} MB/s",
+        "{what:<42} {rows:>8} rows  wall {:>6.3} s {:>9.0} rows/s {:>6.1} MB/s | on-CPU {:>6.3} s {:>9.0} rows/s {:>6.1} MB/s",
         s,
         rows as f64 / s,
-        bytes as f64 / s / 1e6
+        bytes as f64 / s / 1e6,
+        cpu,
+        rows as f64 / cpu,
+        bytes as f64 / cpu / 1e6
     );
 }
 
-fn write_native(rows: u64, encoding: Encoding) -> (u64, Duration) {
+fn write_native(rows: u64, encoding: Encoding) -> (u64, Timer) {
     let h = header();
-    let start = Instant::now();
+    let start = Timer::start();
     let mut w = ok(Writer::new(Counting(0), &h, encoding));
     let mut belegfeld = String::new();
     for i in 0..rows {
@@ -127,7 +155,7 @@ fn write_native(rows: u64, encoding: Encoding) -> (u64, Duration) {
         ok(w.write_booking(&b));
     }
     let out = ok(w.finish());
-    (out.0, start.elapsed())
+    (out.0, start)
 }
 
 fn main() {
@@ -140,6 +168,11 @@ fn main() {
     };
 
     println!("extf throughput (NFC + field validation on; umlauts in 1 of 5 texts)");
+    // EXTF_BENCH_ONLY=wasm runs the wasmtime figures only (e.g. under a profiler).
+    if std::env::var("EXTF_BENCH_ONLY").is_ok_and(|v| v == "wasm") {
+        wasm::run(sizes);
+        return;
+    }
     let base = peak_rss_kib();
     for &n in sizes {
         let (bytes, t) = write_native(n, Encoding::Utf8Bom);
@@ -170,18 +203,17 @@ fn main() {
             ok(w.write_booking(&typed(&raw(i, &mut belegfeld))));
         }
         let file = ok(w.finish());
-        let start = Instant::now();
+        let start = Timer::start();
         let r = validate(&file, &Options::default());
-        let t = start.elapsed();
         assert!(r.is_valid() || n > u64::from(MAX_POSTINGS));
-        report("native validate", n, file.len() as u64, t);
-        let start = Instant::now();
+        report("native validate", n, file.len() as u64, start);
+        let start = Timer::start();
         let p = ok(parse(&file, &Options::default()));
         report(
             "native parse (into the typed model)",
             p.bookings.len() as u64,
             file.len() as u64,
-            start.elapsed(),
+            start,
         );
     }
 
@@ -260,18 +292,27 @@ mod wasm {
     }
 
     pub fn run(sizes: &[u64]) {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../target/components/extf.wasm"
-        );
-        let Ok(bytes) = std::fs::read(path) else {
+        // EXTF_WASM points at another build (e.g. one in a separate CARGO_TARGET_DIR).
+        let path = std::env::var("EXTF_WASM").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/components/extf.wasm"
+            )
+            .to_owned()
+        });
+        let Ok(bytes) = std::fs::read(&path) else {
             println!(
                 "wasmtime: {path} not built; skipped (cargo build --release --target wasm32-unknown-unknown -p extf && cargo xtask componentize extf)"
             );
             return;
         };
         println!("wasmtime 48 ({} byte component, empty linker)", bytes.len());
-        let engine = ok(Engine::new(&Config::new()));
+        let mut config = Config::new();
+        // EXTF_PERFMAP=1 writes /tmp/perf-<pid>.map so `perf report` names the guest's functions.
+        if std::env::var_os("EXTF_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine = ok(Engine::new(&config));
         let start = Instant::now();
         let component = ok(Component::new(&engine, &bytes));
         println!("    compile: {:.2} s", start.elapsed().as_secs_f64());
@@ -285,26 +326,25 @@ mod wasm {
             let mut belegfeld = String::new();
             let bookings: Vec<w::Booking> =
                 (0..n).map(|i| to_wit(&raw(i, &mut belegfeld))).collect();
-            let start = Instant::now();
+            let start = Timer::start();
             let out = ok(inst.ml_connector_datev_extf_extf().call_write(
                 &mut store,
                 &header(),
                 &bookings,
                 w::Encoding::Utf8Bom,
             ));
-            let t = start.elapsed();
             let file = out.unwrap_or_else(|e| panic!("{e:?}"));
             report(
                 "wasmtime write (one call, list<booking>)",
                 n,
                 file.len() as u64,
-                t,
+                start,
             );
             let opts = w::ValidateOptions {
                 encoding: w::InputEncoding::Auto,
                 max_findings: 10_000,
             };
-            let start = Instant::now();
+            let start = Timer::start();
             let r = ok(inst
                 .ml_connector_datev_extf_extf()
                 .call_validate(&mut store, &file, opts));
@@ -312,7 +352,7 @@ mod wasm {
                 "wasmtime validate",
                 u64::from(r.rows),
                 file.len() as u64,
-                start.elapsed(),
+                start,
             );
             // The native writer must agree byte for byte.
             if n <= 100_000 {

@@ -168,6 +168,9 @@ pub(crate) fn check_value(
 ) -> bool {
     match kind {
         Kind::Text { max, charset } => {
+            if text::ascii_fits(v, usize::from(max), charset) {
+                return true;
+            }
             let nfc = text::to_nfc(v);
             let mut ok = true;
             let len = text::char_len(&nfc);
@@ -226,6 +229,20 @@ pub(crate) fn check_value(
                     Severity::Warning,
                     Code::NotNfc,
                     "text is not in Unicode NFC (e.g. decomposed umlauts); it is normalized before the length check and DATEV may show it differently".to_owned(),
+                );
+            }
+            // Checked on the NFC text computed above (no second normalization).
+            if let Some(c) = nfc
+                .chars()
+                .find(|&c| text::to_windows_1252(c).is_none() && !text::is_control(c))
+            {
+                sink.problem(
+                    Severity::Warning,
+                    Code::NotWindows1252,
+                    format!(
+                        "character {c:?} (U+{:04X}) is outside Windows-1252; DATEV Rechnungswesen may not show it",
+                        u32::from(c)
+                    ),
                 );
             }
             ok

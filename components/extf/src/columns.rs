@@ -9,6 +9,21 @@ pub const HEADER_FIELD_COUNT: usize = 31;
 /// Number of columns of a Buchungsstapel row in Formatversion 13, `datev.md` §1.5.
 pub const COLUMN_COUNT: usize = 125;
 
+/// Columns of a Buchungsstapel row by Formatversion (header field 5), or `None` for a version
+/// this crate does not read. Versions only ever appended columns, so an older row is a prefix
+/// of a Formatversion-13 row (`datev.md` §1.5): 10 → 120, 11 → 122, 12 → 124, 13 → 125 (S16,
+/// "from DATEV's changelog"; S6's Formatversion-12 table also ends at 124). No source gives a
+/// count for 9; the Formatversion-9 files of S18 have 120 columns, so 9 is read as 120.
+pub const fn column_count(format_version: u8) -> Option<usize> {
+    match format_version {
+        9 | 10 => Some(120),
+        11 => Some(122),
+        12 => Some(124),
+        13 => Some(COLUMN_COUNT),
+        _ => None,
+    }
+}
+
 /// Header field names (`datev.md` §1.4), index 0 = field 1.
 pub const HEADER_FIELD_NAMES: [&str; HEADER_FIELD_COUNT] = [
     "Kennzeichen",
@@ -380,6 +395,19 @@ pub const PAIRS: &[(u8, u8)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn older_formatversions_are_prefixes() {
+        assert_eq!(column_count(9), Some(120));
+        assert_eq!(column_count(10), Some(120));
+        assert_eq!(column_count(11), Some(122));
+        assert_eq!(column_count(12), Some(124));
+        assert_eq!(column_count(13), Some(125));
+        assert_eq!(column_count(8), None);
+        assert_eq!(column_count(14), None);
+        // Festschreibung (114) exists in every version read.
+        assert!(column_count(9).is_some_and(|n| n >= usize::from(FESTSCHREIBUNG)));
+    }
 
     #[test]
     fn numbers_are_in_order() {

@@ -216,41 +216,50 @@ fn header_out(h: &crate::Header) -> w::Header {
 /// A booking conversion error: the column and the error.
 type ColumnError = (u8, String, ValueError);
 
-fn booking_in(b: &w::Booking) -> Result<crate::Booking, ColumnError> {
-    let at = |col: u8, value: String| move |e: ValueError| (col, value, e);
+fn booking_in(b: w::Booking) -> Result<crate::Booking, ColumnError> {
+    // The value is rendered only on error: formatting it for every booking cost more than
+    // writing the row.
+    fn at<'v>(
+        col: u8,
+        value: impl FnOnce() -> String + 'v,
+    ) -> impl FnOnce(ValueError) -> ColumnError + 'v {
+        move |e| (col, value(), e)
+    }
     let mut out = crate::Booking::new(
-        crate::Amount::new(b.amount_cents).map_err(at(1, b.amount_cents.to_string()))?,
+        crate::Amount::new(b.amount_cents).map_err(at(1, || b.amount_cents.to_string()))?,
         match b.side {
             w::Side::Soll => crate::Side::Soll,
             w::Side::Haben => crate::Side::Haben,
         },
-        crate::AccountNumber::new(b.account).map_err(at(7, b.account.to_string()))?,
-        crate::AccountNumber::new(b.contra_account).map_err(at(8, b.contra_account.to_string()))?,
-        date_in(b.document_date).map_err(at(10, String::new()))?,
+        crate::AccountNumber::new(b.account).map_err(at(7, || b.account.to_string()))?,
+        crate::AccountNumber::new(b.contra_account)
+            .map_err(at(8, || b.contra_account.to_string()))?,
+        date_in(b.document_date).map_err(at(10, String::new))?,
     );
     if let Some(c) = &b.currency {
-        out.currency = Some(crate::CurrencyCode::new(c).map_err(at(3, c.clone()))?);
+        out.currency = Some(crate::CurrencyCode::new(c).map_err(at(3, || c.clone()))?);
     }
     if let Some(r) = &b.exchange_rate {
-        out.exchange_rate = Some(crate::ExchangeRate::new(r).map_err(at(4, r.clone()))?);
+        out.exchange_rate = Some(crate::ExchangeRate::new(r).map_err(at(4, || r.clone()))?);
     }
     if let Some(a) = b.base_amount_cents {
-        out.base_amount = Some(crate::Amount::new(a).map_err(at(5, a.to_string()))?);
+        out.base_amount = Some(crate::Amount::new(a).map_err(at(5, || a.to_string()))?);
     }
     if let Some(c) = &b.base_currency {
-        out.base_currency = Some(crate::CurrencyCode::new(c).map_err(at(6, c.clone()))?);
+        out.base_currency = Some(crate::CurrencyCode::new(c).map_err(at(6, || c.clone()))?);
     }
     if let Some(k) = b.bu_key {
-        out.bu_key = Some(crate::BuKey::new(k).map_err(at(9, k.to_string()))?);
+        out.bu_key = Some(crate::BuKey::new(k).map_err(at(9, || k.to_string()))?);
     }
-    out.document_field_1 = crate::DocumentField1::new(&b.document_field1)
-        .map_err(at(11, b.document_field1.clone()))?;
-    out.document_field_2 = crate::DocumentField2::new(&b.document_field2)
-        .map_err(at(12, b.document_field2.clone()))?;
+    // The lifted strings are moved into the model, not copied (one allocation each saved).
+    out.document_field_1 =
+        crate::DocumentField1::from_string(b.document_field1).map_err(|(e, v)| (11, v, e))?;
+    out.document_field_2 =
+        crate::DocumentField2::from_string(b.document_field2).map_err(|(e, v)| (12, v, e))?;
     if let Some(d) = b.discount_cents {
-        out.discount = Some(crate::Discount::new(d).map_err(at(13, d.to_string()))?);
+        out.discount = Some(crate::Discount::new(d).map_err(at(13, || d.to_string()))?);
     }
-    out.text = crate::BookingText::new(&b.text).map_err(at(14, b.text.clone()))?;
+    out.text = crate::BookingText::from_string(b.text).map_err(|(e, v)| (14, v, e))?;
     for x in &b.extras {
         if out.extras.get(x.column).is_some() {
             return Err((
@@ -263,7 +272,7 @@ fn booking_in(b: &w::Booking) -> Result<crate::Booking, ColumnError> {
             ));
         }
         out.extras.insert(
-            crate::ExtraField::new(x.column, &x.value).map_err(at(x.column, x.value.clone()))?,
+            crate::ExtraField::new(x.column, &x.value).map_err(at(x.column, || x.value.clone()))?,
         );
     }
     Ok(out)
@@ -402,15 +411,18 @@ impl w::Guest for Component {
                 &Finding::error(Code::Limit, 0, 0, "", "", e.to_string()),
             )),
         };
-        let mut writer = crate::Writer::new(Vec::new(), &header, encoding).map_err(to_wit)?;
-        for (i, b) in bookings.iter().enumerate() {
+        // Rows are about 330-360 bytes; reserving avoids re-copying a growing file (capped, so
+        // a huge batch grows as before instead of failing one big allocation).
+        let estimate = bookings.len().saturating_mul(360).min(1 << 28) + 4096;
+        let mut writer = crate::Writer::in_memory(&header, encoding, estimate).map_err(to_wit)?;
+        for (i, b) in bookings.into_iter().enumerate() {
             let line = u32::try_from(i).unwrap_or(u32::MAX - 3).saturating_add(3);
             let b = booking_in(b).map_err(|e| {
                 w::WriteError::InvalidBooking(finding_out(&column_finding(line, e)))
             })?;
             writer.write_booking(&b).map_err(to_wit)?;
         }
-        writer.finish().map_err(to_wit)
+        Ok(writer.finish_vec())
     }
 
     fn validate(file: Vec<u8>, options: w::ValidateOptions) -> w::Report {
@@ -467,7 +479,7 @@ impl w::Guest for Component {
         let mut docs = Vec::with_capacity(documents.len());
         for (di, d) in documents.into_iter().enumerate() {
             let mut bookings = Vec::with_capacity(d.bookings.len());
-            for (bi, b) in d.bookings.iter().enumerate() {
+            for (bi, b) in d.bookings.into_iter().enumerate() {
                 let b = booking_in(b).map_err(|(col, value, e)| {
                     w::DxsoError::Invalid(w::DxsoProblem {
                         document: u32::try_from(di + 1).unwrap_or(u32::MAX),

@@ -28,6 +28,23 @@ pub fn tokenize(data: &[u8]) {
         }
     }
     assert!(last_pos <= data.len());
+    // Reading a head of 14 fields, then the rest, gives the same records and fields.
+    let mut whole = Tokenizer::new(data);
+    let mut split = Tokenizer::new(data);
+    let mut expected = Vec::new();
+    while let Some(rec) = whole.next_record(&mut expected) {
+        let mut got = Vec::new();
+        let mut head = split.next_record_head(&mut got, 14);
+        if let Some(r) = head
+            && r.terminator == crate::tokenize::Terminator::Partial
+        {
+            head = Some(split.read_rest(&mut got, r));
+        }
+        assert_eq!(head, Some(rec), "record");
+        assert_eq!(got, expected, "fields");
+        assert_eq!(split.position(), whole.position(), "position");
+    }
+    assert_eq!(split.next_record_head(&mut Vec::new(), 14), None);
 }
 
 /// Validator/parser invariants: a report and a parse agree, findings are well-formed, and a
@@ -43,6 +60,11 @@ pub fn validate_and_parse(data: &[u8]) {
             max_findings: 1000,
         };
         let report = validate(data, &options);
+        assert_eq!(
+            report,
+            crate::validate::validate_field_by_field(data, &options),
+            "the canonical-tail fast path must not change the report"
+        );
         assert!(report.findings.len() <= 1001, "finding cap");
         for f in &report.findings {
             assert!(f.value.chars().count() <= crate::Finding::MAX_VALUE_CHARS + 1);

@@ -1,5 +1,7 @@
 //! DATEV EXTF Buchungsstapel (category 21, header version 700, Formatversion 13) and DXSO
-//! ledger-import writer, validator and parser.
+//! ledger-import writer, validator and parser. The writer writes Formatversion 13 (125
+//! columns); the validator and parser also read the older Formatversions 9-12, whose rows are
+//! prefixes of a Formatversion-13 row ([`columns::column_count`]).
 //!
 //! The format facts and their sources are in the project's `datev.md` (§1 EXTF, §2 DXSO); rustdoc
 //! cites its sections and DATEV's field numbers. The crate is host-independent: natively it is a

@@ -362,6 +362,22 @@ macro_rules! text_newtype {
                     .map_err(|source| ValueError::Text { what: $what, source })
             }
 
+            /// [`Self::new`] for an owned value: text that is NFC already keeps its
+            /// allocation. On error the value comes back with the reason.
+            // Used by the component glue (wasm32) for booking texts only.
+            #[allow(dead_code)]
+            pub(crate) fn from_string(value: String) -> Result<Self, (ValueError, String)> {
+                let checked = text::check_text(&value, Self::MAX_CHARS, $charset).map(|s| match s {
+                    std::borrow::Cow::Borrowed(_) => None,
+                    std::borrow::Cow::Owned(s) => Some(s),
+                });
+                match checked {
+                    Ok(None) => Ok(Self(value)),
+                    Ok(Some(nfc)) => Ok(Self(nfc)),
+                    Err(source) => Err((ValueError::Text { what: $what, source }, value)),
+                }
+            }
+
             /// The text (NFC).
             pub fn as_str(&self) -> &str {
                 &self.0

@@ -88,6 +88,78 @@ pub fn check_char(charset: Charset, c: char) -> CharVerdict {
     }
 }
 
+/// [`check_char`] for an ASCII byte, usable in constant tables; must agree with it (tested).
+const fn ascii_verdict(charset: Charset, b: u8) -> CharVerdict {
+    let c = b as char;
+    if b < 0x20 || b == 0x7f {
+        return CharVerdict::Forbidden;
+    }
+    let word = b == b'_' || b.is_ascii_alphanumeric();
+    let ok = match charset {
+        Charset::Any => true,
+        Charset::Word => word,
+        Charset::WordSpace => word || b == b' ',
+        Charset::DocumentNumber => {
+            if b.is_ascii_alphanumeric() || matches!(c, '$' | '%' | '/' | '-') {
+                true
+            } else if matches!(c, '_' | '&' | '*' | '+') {
+                return CharVerdict::Doubtful;
+            } else {
+                false
+            }
+        }
+        Charset::Upper => b.is_ascii_uppercase(),
+        Charset::Label => word || matches!(c, ' ' | '.' | '/'),
+        Charset::Digits => b.is_ascii_digit(),
+    };
+    if ok {
+        CharVerdict::Ok
+    } else {
+        CharVerdict::Forbidden
+    }
+}
+
+const fn ascii_table(charset: Charset) -> [CharVerdict; 128] {
+    let mut t = [CharVerdict::Forbidden; 128];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = ascii_verdict(charset, b as u8);
+        b += 1;
+    }
+    t
+}
+
+static ASCII_ANY: [CharVerdict; 128] = ascii_table(Charset::Any);
+static ASCII_WORD: [CharVerdict; 128] = ascii_table(Charset::Word);
+static ASCII_WORD_SPACE: [CharVerdict; 128] = ascii_table(Charset::WordSpace);
+static ASCII_DOCUMENT_NUMBER: [CharVerdict; 128] = ascii_table(Charset::DocumentNumber);
+static ASCII_UPPER: [CharVerdict; 128] = ascii_table(Charset::Upper);
+static ASCII_LABEL: [CharVerdict; 128] = ascii_table(Charset::Label);
+static ASCII_DIGITS: [CharVerdict; 128] = ascii_table(Charset::Digits);
+
+/// The verdict of every ASCII byte under `charset` (index = byte), so checking a pure-ASCII
+/// value is one table lookup per byte instead of the general per-character rules.
+pub(crate) fn ascii_verdicts(charset: Charset) -> &'static [CharVerdict; 128] {
+    match charset {
+        Charset::Any => &ASCII_ANY,
+        Charset::Word => &ASCII_WORD,
+        Charset::WordSpace => &ASCII_WORD_SPACE,
+        Charset::DocumentNumber => &ASCII_DOCUMENT_NUMBER,
+        Charset::Upper => &ASCII_UPPER,
+        Charset::Label => &ASCII_LABEL,
+        Charset::Digits => &ASCII_DIGITS,
+    }
+}
+
+/// True if `s` is pure ASCII, at most `max` bytes long and every byte is [`CharVerdict::Ok`]
+/// under `charset`: the common case, which then needs neither NFC nor a per-character walk.
+pub(crate) fn ascii_fits(s: &str, max: usize, charset: Charset) -> bool {
+    let table = ascii_verdicts(charset);
+    s.len() <= max
+        && s.bytes()
+            .all(|b| b < 0x80 && table[usize::from(b)] == CharVerdict::Ok)
+}
+
 /// Human description of a charset, used in reasons.
 pub const fn charset_description(charset: Charset) -> &'static str {
     match charset {
@@ -135,6 +207,27 @@ pub enum TextError {
 /// NFC-normalizes `raw`, then checks length and characters ([`CharVerdict::Doubtful`] ones are
 /// admitted: the validator only warns about them). Returns the normalized text.
 pub fn check_text(raw: &str, max: usize, charset: Charset) -> Result<Cow<'_, str>, TextError> {
+    if raw.is_ascii() {
+        // ASCII is NFC and one byte per character: length and characters by table.
+        if raw.len() > max {
+            return Err(TextError::TooLong {
+                max,
+                actual: raw.len(),
+            });
+        }
+        let table = ascii_verdicts(charset);
+        if let Some(i) = raw
+            .bytes()
+            .position(|b| table[usize::from(b)] == CharVerdict::Forbidden)
+        {
+            return Err(TextError::ForbiddenChar {
+                ch: char::from(raw.as_bytes()[i]),
+                position: i + 1,
+                allowed: charset_description(charset),
+            });
+        }
+        return Ok(Cow::Borrowed(raw));
+    }
     let s = to_nfc(raw);
     let len = char_len(&s);
     if len > max {
@@ -242,6 +335,39 @@ mod tests {
             Err(TextError::TooLong {
                 max: 60,
                 actual: 61
+            })
+        );
+    }
+
+    #[test]
+    fn ascii_tables_agree_with_check_char() {
+        for charset in [
+            Charset::Any,
+            Charset::Word,
+            Charset::WordSpace,
+            Charset::DocumentNumber,
+            Charset::Upper,
+            Charset::Label,
+            Charset::Digits,
+        ] {
+            for b in 0u8..128 {
+                assert_eq!(
+                    ascii_verdicts(charset)[usize::from(b)],
+                    check_char(charset, char::from(b)),
+                    "{charset:?} {b:#04x}"
+                );
+            }
+        }
+        assert!(ascii_fits("RE-2024/01", 36, Charset::DocumentNumber));
+        assert!(!ascii_fits("RE_1", 36, Charset::DocumentNumber));
+        assert!(!ascii_fits("RE-1", 3, Charset::DocumentNumber));
+        assert!(!ascii_fits("Gebühr", 60, Charset::Any));
+        assert_eq!(
+            check_text("RE 1", 36, Charset::DocumentNumber),
+            Err(TextError::ForbiddenChar {
+                ch: ' ',
+                position: 3,
+                allowed: charset_description(Charset::DocumentNumber)
             })
         );
     }

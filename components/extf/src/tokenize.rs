@@ -28,6 +28,9 @@ pub enum Terminator {
     Lf,
     /// End of input without a line break.
     Eof,
+    /// [`Tokenizer::next_record_head`] stopped after its field limit; the record continues
+    /// ([`Tokenizer::read_rest`], [`Tokenizer::skip_rest`]).
+    Partial,
 }
 
 /// Where a record was and how it ended.
@@ -47,6 +50,25 @@ pub struct Tokenizer<'a> {
     data: &'a [u8],
     pos: usize,
     line: u32,
+}
+
+/// `a == b` eight bytes at a time: on wasm32 `memcmp` is a byte loop, and a row tail is ~200
+/// bytes.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut x = a.chunks_exact(8);
+    let mut y = b.chunks_exact(8);
+    for (p, q) in (&mut x).zip(&mut y) {
+        let (mut u, mut v) = ([0u8; 8], [0u8; 8]);
+        u.copy_from_slice(p);
+        v.copy_from_slice(q);
+        if u64::from_ne_bytes(u) != u64::from_ne_bytes(v) {
+            return false;
+        }
+    }
+    x.remainder() == y.remainder()
 }
 
 /// Bytes that end an unquoted field or need attention in it.
@@ -77,14 +99,78 @@ impl<'a> Tokenizer<'a> {
 
     /// Reads the next record into `fields` (cleared first). `None` at the end of input.
     pub fn next_record(&mut self, fields: &mut Vec<Field<'a>>) -> Option<Record> {
+        self.next_record_head(fields, usize::MAX)
+    }
+
+    /// Like [`Tokenizer::next_record`], but stops after `limit` fields if the record goes on:
+    /// then the record's terminator is [`Terminator::Partial`] and the position is at the start
+    /// of field `limit + 1`. A caller that knows what the rest of a record usually looks like
+    /// can then compare it in one go ([`Tokenizer::skip_rest`]) instead of splitting it.
+    pub fn next_record_head(
+        &mut self,
+        fields: &mut Vec<Field<'a>>,
+        limit: usize,
+    ) -> Option<Record> {
         fields.clear();
-        let data = self.data;
-        let len = data.len();
-        if self.pos >= len {
+        if self.pos >= self.data.len() {
             return None;
         }
         let line = self.line;
+        Some(self.read_fields(fields, line, limit))
+    }
+
+    /// Reads the rest of a [`Terminator::Partial`] record, appending its fields.
+    pub fn read_rest(&mut self, fields: &mut Vec<Field<'a>>, record: Record) -> Record {
+        self.read_fields(fields, record.line, usize::MAX)
+    }
+
+    /// If the rest of a [`Terminator::Partial`] record is exactly `rest`, skips it and returns
+    /// true. `rest` must end with CR LF and hold no other line break and no quote that is not
+    /// part of an empty `""` field, so that it is one whole record tail.
+    pub fn skip_rest(&mut self, rest: &[u8]) -> bool {
+        let next = self.data.get(self.pos..self.pos.saturating_add(rest.len()));
+        if next.is_some_and(|d| same_bytes(d, rest)) {
+            self.pos += rest.len();
+            self.line += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn read_fields(&mut self, fields: &mut Vec<Field<'a>>, line: u32, limit: usize) -> Record {
+        let data = self.data;
+        let len = data.len();
         loop {
+            // Fast path for the runs of empty fields that make up most of a DATEV row: `;`
+            // (empty number) and `"";` (empty text).
+            let mut pos = self.pos;
+            while let Some(&b) = data.get(pos) {
+                if fields.len() >= limit {
+                    self.pos = pos;
+                    return Record {
+                        line,
+                        terminator: Terminator::Partial,
+                        unterminated_quote: false,
+                    };
+                }
+                let quoted = if b == b';' {
+                    false
+                } else if b == b'"' && data.get(pos + 1..pos + 3) == Some(b"\";") {
+                    pos += 2;
+                    true
+                } else {
+                    break;
+                };
+                fields.push(Field {
+                    raw: &[],
+                    quoted,
+                    escaped: false,
+                    stray_quote: false,
+                });
+                pos += 1;
+            }
+            self.pos = pos;
             let mut field = Field {
                 raw: &[],
                 quoted: false,
@@ -107,11 +193,11 @@ impl<'a> Tokenizer<'a> {
                         field.raw = &data[start..];
                         self.pos = len;
                         fields.push(field);
-                        return Some(Record {
+                        return Record {
                             line,
                             terminator: Terminator::Eof,
                             unterminated_quote: true,
-                        });
+                        };
                     }
                     if i + 1 < len && data[i + 1] == b'"' {
                         field.escaped = true;
@@ -153,32 +239,41 @@ impl<'a> Tokenizer<'a> {
             }
             fields.push(field);
             if self.pos >= len {
-                return Some(Record {
+                return Record {
                     line,
                     terminator: Terminator::Eof,
                     unterminated_quote: false,
-                });
+                };
             }
             match data[self.pos] {
-                b';' => self.pos += 1,
+                b';' => {
+                    self.pos += 1;
+                    if fields.len() >= limit {
+                        return Record {
+                            line,
+                            terminator: Terminator::Partial,
+                            unterminated_quote: false,
+                        };
+                    }
+                }
                 b'\n' => {
                     self.pos += 1;
                     self.line += 1;
-                    return Some(Record {
+                    return Record {
                         line,
                         terminator: Terminator::Lf,
                         unterminated_quote: false,
-                    });
+                    };
                 }
                 _ => {
                     // CR LF (a lone CR never stops a field).
                     self.pos += 2;
                     self.line += 1;
-                    return Some(Record {
+                    return Record {
                         line,
                         terminator: Terminator::CrLf,
                         unterminated_quote: false,
-                    });
+                    };
                 }
             }
         }
@@ -245,6 +340,20 @@ mod tests {
         assert!(f[0].stray_quote && f[1].stray_quote);
         assert_eq!(f[0].raw, b"a");
         assert_eq!(f[1].raw, b"c\"d");
+    }
+
+    #[test]
+    fn same_bytes_compares_every_byte() {
+        let a: Vec<u8> = (0u8..40).collect();
+        for len in 0..a.len() {
+            assert!(same_bytes(&a[..len], &a[..len]));
+            for at in 0..len {
+                let mut b = a[..len].to_vec();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a[..len], &b), "{len} {at}");
+            }
+        }
+        assert!(!same_bytes(b"ab", b"abc"));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use crate::check::{self, Sink};
-use crate::columns::{self, COLUMNS, Column, FESTSCHREIBUNG, HEADER_FIELD_NAMES, Kind};
+use crate::columns::{self, COLUMNS, Column, FESTSCHREIBUNG, HEADER_FIELD_NAMES};
 use crate::finding::{Code, Finding, Severity};
 use crate::model::{
     AccountLength, AccountNumber, AccountingPurpose, Amount, ApplicationInfo, BatchLabel, Booking,
@@ -123,14 +123,21 @@ pub struct ParseError {
 
 /// Validates a whole file.
 pub fn validate(bytes: &[u8], options: &Options) -> Report {
-    let (report, _) = run(bytes, options, None);
+    let (report, _) = run(bytes, options, None, true);
+    report
+}
+
+/// [`validate`] without the canonical-tail fast path: every field of every row is split and
+/// checked. The fuzz oracle asserts that both give the same report.
+pub(crate) fn validate_field_by_field(bytes: &[u8], options: &Options) -> Report {
+    let (report, _) = run(bytes, options, None, false);
     report
 }
 
 /// Parses a file into the typed model. Fails if the validator finds any error.
 pub fn parse(bytes: &[u8], options: &Options) -> Result<Parsed, ParseError> {
     let mut bookings = Vec::new();
-    let (report, header) = run(bytes, options, Some(&mut bookings));
+    let (report, header) = run(bytes, options, Some(&mut bookings), true);
     match header {
         Some(header) if report.is_valid() => Ok(Parsed {
             header,
@@ -153,6 +160,10 @@ struct Ctx {
     findings: Vec<Finding>,
     max: usize,
     full: bool,
+    /// Rows with fewer fields than the Formatversion has, and the first of them (line, fields):
+    /// reported once for the file, not once per row.
+    short_rows: u32,
+    first_short: (u32, usize),
 }
 
 impl Ctx {
@@ -177,15 +188,22 @@ impl Ctx {
 }
 
 /// Decodes one field's content into text.
-struct Decoder {
+struct Decoder<'d> {
     utf8: bool,
+    /// The whole input, if it is read as UTF-8 and all of it is valid: a field is then a
+    /// slice of it (fields start and end at ASCII bytes, so at character boundaries) and needs
+    /// no UTF-8 check of its own.
+    whole: Option<&'d str>,
     scratch: String,
     unescaped: Vec<u8>,
 }
 
-impl Decoder {
+impl Decoder<'_> {
     /// The field's text; `Err` with a lossy rendering if the bytes are not valid UTF-8.
     fn text<'s, 'a: 's>(&'s mut self, f: &Field<'a>) -> Result<&'s str, String> {
+        if f.raw.is_empty() {
+            return Ok("");
+        }
         let raw: &[u8] = if f.escaped {
             self.unescaped.clear();
             let mut i = 0;
@@ -198,6 +216,14 @@ impl Decoder {
             f.raw
         };
         if self.utf8 {
+            if let Some(whole) = self.whole
+                && !f.escaped
+            {
+                let start = raw.as_ptr().addr().wrapping_sub(whole.as_ptr().addr());
+                if let Some(s) = whole.get(start..start.saturating_add(raw.len())) {
+                    return Ok(s);
+                }
+            }
             std::str::from_utf8(raw).map_err(|_| String::from_utf8_lossy(raw).into_owned())
         } else if raw.is_ascii() {
             // ASCII is the same in code page 1252.
@@ -215,11 +241,14 @@ fn run(
     bytes: &[u8],
     options: &Options,
     mut out: Option<&mut Vec<Booking>>,
+    fast_tails: bool,
 ) -> (Report, Option<Header>) {
     let mut ctx = Ctx {
         findings: Vec::new(),
         max: options.max_findings.max(1),
         full: false,
+        short_rows: 0,
+        first_short: (0, 0),
     };
     let (encoding, data): (SourceEncoding, Cow<'_, [u8]>) = detect(bytes, options, &mut ctx);
     let mut report = Report {
@@ -230,6 +259,11 @@ fn run(
     let utf8 = !matches!(encoding, SourceEncoding::Windows1252);
     let mut dec = Decoder {
         utf8,
+        whole: if utf8 {
+            std::str::from_utf8(&data).ok()
+        } else {
+            None
+        },
         scratch: String::new(),
         unescaped: Vec::new(),
     };
@@ -260,7 +294,11 @@ fn run(
         unterminated(&mut ctx, rec.line);
     }
     let header_len = tok.position();
-    let mut hs = HeaderState::default();
+    let mut hs = HeaderState {
+        format_version: 13,
+        columns: columns::COLUMN_COUNT,
+        ..HeaderState::default()
+    };
     let header = check_header(&fields, header_len, &mut dec, &mut ctx, &mut hs);
     if hs.stop {
         report.findings = ctx.findings;
@@ -284,15 +322,31 @@ fn run(
             if rec.unterminated_quote {
                 unterminated(&mut ctx, rec.line);
             }
-            check_names(&fields, rec.line, &mut dec, &mut ctx);
+            check_names(&fields, rec.line, &hs, &mut dec, &mut ctx);
         }
     }
 
-    // Lines 3..: bookings.
+    // Lines 3..: bookings. Most rows leave columns 15 on empty, written as DATEV does (`""`
+    // for text, nothing for numbers) with only Festschreibung (114) set: such a tail is
+    // compared in one go instead of being split into ~110 fields.
+    let tails = CanonicalTails::new(hs.columns);
     let mut values: Vec<Option<String>> = Vec::new();
-    while let Some(rec) = tok.next_record(&mut fields) {
+    let head = if fast_tails { HEAD_FIELDS } else { usize::MAX };
+    while let Some(mut rec) = tok.next_record_head(&mut fields, head) {
         if ctx.full {
             break;
+        }
+        let mut tail = Tail::Fields;
+        if rec.terminator == Terminator::Partial {
+            if tok.skip_rest(&tails.festschreibung_0) {
+                tail = Tail::Canonical("0");
+                rec.terminator = Terminator::CrLf;
+            } else if tok.skip_rest(&tails.festschreibung_1) {
+                tail = Tail::Canonical("1");
+                rec.terminator = Terminator::CrLf;
+            } else {
+                rec = tok.read_rest(&mut fields, rec);
+            }
         }
         report.rows += 1;
         track_terminator(rec.terminator, rec.line, &mut lf_lines, &mut first_lf);
@@ -308,6 +362,7 @@ fn run(
         let build = out.is_some() && header.is_some();
         if let Some(b) = check_row(
             &fields,
+            tail,
             rec.line,
             &hs,
             &mut dec,
@@ -320,6 +375,20 @@ fn run(
         }
     }
 
+    if ctx.short_rows > 0 {
+        let (line, n) = ctx.first_short;
+        ctx.push(Finding::warning(
+            Code::FieldCount,
+            line,
+            0,
+            "",
+            "",
+            format!(
+                "{} row(s) have fewer fields than the {} of Formatversion {} (first: line {line} with {n}); the missing trailing fields are read as empty",
+                ctx.short_rows, hs.columns, hs.format_version
+            ),
+        ));
+    }
     if lf_lines > 0 {
         ctx.push(Finding::warning(
             Code::LineEnding,
@@ -480,6 +549,10 @@ struct HeaderState {
     period: Option<(Date, Date)>,
     /// Field 21 as written, if valid.
     festschreibung: Option<bool>,
+    /// Field 5, Formatversion (13 unless the header says 9-12).
+    format_version: u8,
+    /// Columns of a row in that Formatversion ([`columns::column_count`]).
+    columns: usize,
 }
 
 struct FieldSink<'c> {
@@ -501,7 +574,7 @@ impl Sink for FieldSink<'_> {
 fn header_text(
     fields: &[Field<'_>],
     i: usize,
-    dec: &mut Decoder,
+    dec: &mut Decoder<'_>,
     ctx: &mut Ctx,
 ) -> Option<(String, bool)> {
     let f = fields.get(i - 1)?;
@@ -524,7 +597,7 @@ fn header_text(
 fn check_header(
     fields: &[Field<'_>],
     byte_len: usize,
-    dec: &mut Decoder,
+    dec: &mut Decoder<'_>,
     ctx: &mut Ctx,
     hs: &mut HeaderState,
 ) -> Option<Header> {
@@ -689,19 +762,42 @@ fn check_header(
     }
     match get(5) {
         "13" => {}
-        s @ ("2" | "3" | "4" | "5" | "9" | "10" | "11" | "12") => {
+        s @ ("9" | "10" | "11" | "12") => {
+            // Older versions only lack trailing columns (datev.md §1.5); DATEV's tools still
+            // export them (S23's v12 file), S16 warns about 10-12.
+            let version = s.parse().unwrap_or(13);
+            hs.format_version = version;
+            hs.columns = columns::column_count(version).unwrap_or(columns::COLUMN_COUNT);
+            warn(
+                ctx,
+                5,
+                Code::Unsupported,
+                s,
+                format!(
+                    "Formatversion {s} ({} columns) is older than 13 (125 columns): read by position, the columns it lacks are empty; the current format description lists 13 only",
+                    hs.columns
+                ),
+            );
+        }
+        s @ ("2" | "3" | "4" | "5") => {
             err(
                 ctx,
                 5,
                 Code::Unsupported,
                 s,
                 format!(
-                    "Formatversion {s}; this validator knows Buchungsstapel Formatversion 13 (125 columns) only"
+                    "Formatversion {s}; this validator reads Buchungsstapel Formatversion 9 to 13"
                 ),
             );
             hs.stop = true;
         }
-        s => err(ctx, 5, Code::Format, s, "Formatversion must be 13".into()),
+        s => err(
+            ctx,
+            5,
+            Code::Format,
+            s,
+            "Formatversion must be 13 (9 to 12 are read as older versions)".into(),
+        ),
     }
     if hs.stop {
         return None;
@@ -973,8 +1069,14 @@ fn date_field(ctx: &mut Ctx, field: usize, v: &str) -> Option<Date> {
     }
 }
 
-fn check_names(fields: &[Field<'_>], line: u32, dec: &mut Decoder, ctx: &mut Ctx) {
-    if fields.len() != columns::COLUMN_COUNT {
+fn check_names(
+    fields: &[Field<'_>],
+    line: u32,
+    hs: &HeaderState,
+    dec: &mut Decoder<'_>,
+    ctx: &mut Ctx,
+) {
+    if fields.len() != hs.columns {
         ctx.push(Finding::warning(
             Code::FieldCount,
             line,
@@ -982,9 +1084,10 @@ fn check_names(fields: &[Field<'_>], line: u32, dec: &mut Decoder, ctx: &mut Ctx
             "",
             "",
             format!(
-                "{} column names, Formatversion 13 has {}; DATEV reads columns by position, so check the rows",
+                "{} column names, Formatversion {} has {}; DATEV reads columns by position, so check the rows",
                 fields.len(),
-                columns::COLUMN_COUNT
+                hs.format_version,
+                hs.columns
             ),
         ));
     }
@@ -1020,27 +1123,55 @@ fn check_names(fields: &[Field<'_>], line: u32, dec: &mut Decoder, ctx: &mut Ctx
 }
 
 /// Checks one booking row; with `build`, returns the booking if the row has no error.
+// The row loop's state, passed apart so the borrows stay disjoint.
+#[allow(clippy::too_many_arguments)]
 fn check_row(
     fields: &[Field<'_>],
+    tail: Tail,
     line: u32,
     hs: &HeaderState,
-    dec: &mut Decoder,
+    dec: &mut Decoder<'_>,
     ctx: &mut Ctx,
     build: bool,
     values: &mut Vec<Option<String>>,
 ) -> Option<Booking> {
-    let n = fields.len();
-    if n != columns::COLUMN_COUNT {
-        let reason = if n == 1 && fields[0].raw.is_empty() {
-            "empty line".to_owned()
-        } else {
-            format!(
-                "{n} fields, Formatversion 13 rows have {}; DATEV reads by position, so every later field would shift",
-                columns::COLUMN_COUNT
-            )
-        };
-        ctx.push(Finding::error(Code::FieldCount, line, 0, "", "", reason));
+    // A canonical tail stands for every column after the head, all present.
+    let n = match tail {
+        Tail::Fields => fields.len(),
+        Tail::Canonical(_) => hs.columns,
+    };
+    if n == 1 && fields[0].raw.is_empty() && !fields[0].quoted {
+        ctx.push(Finding::error(
+            Code::FieldCount,
+            line,
+            0,
+            "",
+            "",
+            "empty line",
+        ));
         return None;
+    }
+    if n > hs.columns {
+        ctx.push(Finding::error(
+            Code::FieldCount,
+            line,
+            0,
+            "",
+            "",
+            format!(
+                "{n} fields, Formatversion {} rows have {}; DATEV reads by position, so the extra fields have no column",
+                hs.format_version, hs.columns
+            ),
+        ));
+        return None;
+    }
+    if n < hs.columns {
+        // Missing trailing fields read as empty (S16 warns the same way); one warning for the
+        // whole file names the first such row.
+        if ctx.short_rows == 0 {
+            ctx.first_short = (line, n);
+        }
+        ctx.short_rows += 1;
     }
     let errors_before = ctx.findings.len();
     let mut has_error = false;
@@ -1050,7 +1181,20 @@ fn check_row(
         values.resize(columns::COLUMN_COUNT + 1, None);
     }
     let year = hs.period.map(|(from, _)| from.year());
-    for (i, (f, col)) in fields.iter().zip(COLUMNS.iter()).enumerate() {
+    // Any column from 15 on (except 114) filled: only then can their pairs be broken.
+    let mut extras_filled = false;
+    for (i, f) in fields.iter().enumerate() {
+        if f.raw.is_empty() && !f.stray_quote {
+            // Most fields of a row are empty: a table says whether an empty one can be wrong.
+            let rule = EMPTY_RULES[i];
+            if rule & (EMPTY_REQUIRED | EMPTY_FESTSCHREIBUNG) != 0
+                || (f.quoted && rule & EMPTY_NUMBER != 0)
+            {
+                has_error |= empty_field(f, &COLUMNS[i], line, hs, ctx);
+            }
+            continue;
+        }
+        let col = &COLUMNS[i];
         let number = col.number;
         let value = match dec.text(f) {
             Ok(s) => s,
@@ -1079,46 +1223,11 @@ fn check_row(
             has_error = true;
         }
         if value.is_empty() {
-            if f.quoted && !col.kind.quoted() {
-                ctx.push(Finding::warning(
-                    Code::Quoting,
-                    line,
-                    u16::from(number),
-                    col.name,
-                    "\"\"",
-                    "empty number written as \"\"; DATEV writes nothing",
-                ));
-            }
-            if matches!(number, 1 | 2 | 7 | 8 | 10) {
-                let reason = if number == 7 {
-                    "required; an empty Konto is silently taken over from the row above"
-                } else {
-                    "required"
-                };
-                ctx.push(Finding::error(
-                    Code::Required,
-                    line,
-                    u16::from(number),
-                    col.name,
-                    "",
-                    reason,
-                ));
-                has_error = true;
-            }
-            if number == FESTSCHREIBUNG && hs.festschreibung == Some(false) {
-                ctx.push(Finding::error(
-                    Code::Consistency,
-                    line,
-                    u16::from(number),
-                    col.name,
-                    "",
-                    "empty Festschreibung means locked, but the header (field 21) says 0; one locked row locks the whole batch",
-                ));
-                has_error = true;
-            }
+            has_error |= empty_field(f, col, line, hs, ctx);
             continue;
         }
         filled[i + 1] = true;
+        extras_filled |= number >= 15 && number != FESTSCHREIBUNG;
         if f.quoted != col.kind.quoted() {
             let reason = if col.kind.quoted() {
                 "text not in quotes"
@@ -1141,6 +1250,30 @@ fn check_row(
             values[i + 1] = Some(value.to_owned());
         }
     }
+    if let Tail::Canonical(value) = tail {
+        // Columns 15 on are empty in DATEV's own style (nothing to report) but Festschreibung.
+        let col = &COLUMNS[usize::from(FESTSCHREIBUNG) - 1];
+        filled[usize::from(FESTSCHREIBUNG)] = true;
+        if !check_field(col, value, line, hs, year, ctx) {
+            has_error = true;
+        }
+        if build {
+            values[usize::from(FESTSCHREIBUNG)] = Some(value.to_owned());
+        }
+    }
+    // Columns the row does not have are empty: only a required one or Festschreibung can make
+    // that wrong.
+    for (i, col) in COLUMNS.iter().enumerate().skip(n) {
+        if EMPTY_RULES[i] & (EMPTY_REQUIRED | EMPTY_FESTSCHREIBUNG) != 0 {
+            let missing = Field {
+                raw: &[],
+                quoted: false,
+                escaped: false,
+                stray_quote: false,
+            };
+            has_error |= empty_field(&missing, col, line, hs, ctx);
+        }
+    }
     // Fields that travel together (§1.7).
     let strict = [(4u8, 5u8), (4, 6)]
         .into_iter()
@@ -1148,6 +1281,10 @@ fn check_row(
         .map(|p| (p, Severity::Error));
     let soft = columns::SOFT_PAIRS.iter().map(|&p| (p, Severity::Warning));
     for ((a, b), severity) in strict.chain(soft) {
+        if a >= 15 && !extras_filled {
+            // Pairs are sorted: every later one lies in the empty columns 15-125 too.
+            continue;
+        }
         let (fa, fb) = (filled[usize::from(a)], filled[usize::from(b)]);
         let one_way = a == 4;
         if (one_way && fa && !fb) || (!one_way && fa != fb) {
@@ -1194,6 +1331,123 @@ fn check_row(
     }
 }
 
+/// Fields read one by one before the rest of a row is compared with a [`CanonicalTails`]:
+/// columns 1-14, the ones [`Booking`] names.
+const HEAD_FIELDS: usize = 14;
+
+/// How the fields after the head of a row were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// Split into fields like the head (all in the field list).
+    Fields,
+    /// Matched a [`CanonicalTails`] entry: every column after the head up to the
+    /// Formatversion's count is present and empty in DATEV's style, column 114 holds the value.
+    Canonical(&'static str),
+}
+
+/// The bytes of columns 15 to the Formatversion's last as DATEV and this crate's writer leave
+/// them when unused: `""` for text columns, nothing for numbers, Festschreibung 0 or 1, CR LF.
+struct CanonicalTails {
+    festschreibung_0: Vec<u8>,
+    festschreibung_1: Vec<u8>,
+}
+
+impl CanonicalTails {
+    fn new(columns: usize) -> Self {
+        let mut t = Self {
+            festschreibung_0: Vec::new(),
+            festschreibung_1: Vec::new(),
+        };
+        for (i, col) in COLUMNS.iter().enumerate().take(columns).skip(HEAD_FIELDS) {
+            for (bytes, flag) in [
+                (&mut t.festschreibung_0, b'0'),
+                (&mut t.festschreibung_1, b'1'),
+            ] {
+                if i > HEAD_FIELDS {
+                    bytes.push(b';');
+                }
+                if col.number == FESTSCHREIBUNG {
+                    bytes.push(flag);
+                } else if col.kind.quoted() {
+                    bytes.extend_from_slice(b"\"\"");
+                }
+            }
+        }
+        for bytes in [&mut t.festschreibung_0, &mut t.festschreibung_1] {
+            bytes.extend_from_slice(b"\r\n");
+        }
+        t
+    }
+}
+
+const EMPTY_NUMBER: u8 = 1;
+const EMPTY_REQUIRED: u8 = 2;
+const EMPTY_FESTSCHREIBUNG: u8 = 4;
+
+/// Per column (index = number - 1): what an empty field of it has to be checked for.
+static EMPTY_RULES: [u8; columns::COLUMN_COUNT] = {
+    let mut t = [0u8; columns::COLUMN_COUNT];
+    let mut i = 0;
+    while i < columns::COLUMN_COUNT {
+        let number = COLUMNS[i].number;
+        if !COLUMNS[i].kind.quoted() {
+            t[i] |= EMPTY_NUMBER;
+        }
+        if matches!(number, 1 | 2 | 7 | 8 | 10) {
+            t[i] |= EMPTY_REQUIRED;
+        }
+        if number == FESTSCHREIBUNG {
+            t[i] |= EMPTY_FESTSCHREIBUNG;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Findings for an empty field; true on error.
+fn empty_field(f: &Field<'_>, col: &Column, line: u32, hs: &HeaderState, ctx: &mut Ctx) -> bool {
+    let number = col.number;
+    let mut has_error = false;
+    if f.quoted && !col.kind.quoted() {
+        ctx.push(Finding::warning(
+            Code::Quoting,
+            line,
+            u16::from(number),
+            col.name,
+            "\"\"",
+            "empty number written as \"\"; DATEV writes nothing",
+        ));
+    }
+    if matches!(number, 1 | 2 | 7 | 8 | 10) {
+        let reason = if number == 7 {
+            "required; an empty Konto is silently taken over from the row above"
+        } else {
+            "required"
+        };
+        ctx.push(Finding::error(
+            Code::Required,
+            line,
+            u16::from(number),
+            col.name,
+            "",
+            reason,
+        ));
+        has_error = true;
+    }
+    if number == FESTSCHREIBUNG && hs.festschreibung == Some(false) {
+        ctx.push(Finding::error(
+            Code::Consistency,
+            line,
+            u16::from(number),
+            col.name,
+            "",
+            "empty Festschreibung means locked, but the header (field 21) says 0; one locked row locks the whole batch",
+        ));
+        has_error = true;
+    }
+    has_error
+}
+
 /// Checks one non-empty field; false on error.
 fn check_field(
     col: &Column,
@@ -1213,24 +1467,6 @@ fn check_field(
     };
     let mut ok = check::check_value(col.kind, value, hs.account_len, &mut sink);
     let ctx = sink.ctx;
-    if let Kind::Text { .. } = col.kind
-        && !value.is_ascii()
-        && let Some(c) = text::to_nfc(value)
-            .chars()
-            .find(|&c| text::to_windows_1252(c).is_none() && !text::is_control(c))
-    {
-        ctx.push(Finding::warning(
-            Code::NotWindows1252,
-            line,
-            u16::from(number),
-            col.name,
-            value,
-            format!(
-                "character {c:?} (U+{:04X}) is outside Windows-1252; DATEV Rechnungswesen may not show it",
-                u32::from(c)
-            ),
-        ));
-    }
     if !ok {
         return false;
     }

@@ -3,10 +3,11 @@
 //! quotes with inner quotes doubled, numbers unquoted with a decimal comma, empty text as `""`
 //! and empty numbers as nothing (DATEV's sample conventions).
 //!
-//! Memory stays flat: every row is rendered into one reused buffer and handed to a
-//! [`BufWriter`]; nothing grows with the number of rows.
+//! Memory stays flat: rows are rendered straight into one reused output buffer of about
+//! [`BUFFER`] bytes, which is handed to the underlying writer whenever it fills; nothing grows
+//! with the number of rows.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 
 use crate::columns::{self, COLUMNS, FESTSCHREIBUNG, HEADER_FIELD_NAMES};
 use crate::finding::{Code, Finding};
@@ -110,15 +111,19 @@ impl EmptyTail {
 /// # Ok(()) }
 /// ```
 pub struct Writer<W: Write> {
-    out: BufWriter<W>,
+    out: W,
+    /// Rendered rows not yet handed to `out`; a refused row is cut off again.
+    buf: Vec<u8>,
     encoding: Encoding,
     festschreibung: u8,
     account_len: u8,
     period_from: Date,
     period_to: Date,
     line: u32,
-    row: Vec<u8>,
     tail: EmptyTail,
+    /// Hand the buffer to `out` once it holds this many bytes ([`BUFFER`]; never for
+    /// [`Writer::in_memory`], whose buffer is the result).
+    flush_at: usize,
 }
 
 impl<W: Write> std::fmt::Debug for Writer<W> {
@@ -158,31 +163,30 @@ impl<W: Write> Writer<W> {
             ));
         }
         let mut w = Self {
-            out: BufWriter::with_capacity(BUFFER, out),
+            out,
+            buf: Vec::with_capacity(BUFFER + 4096),
             encoding,
             festschreibung: if header.festschreibung { b'1' } else { b'0' },
             account_len: header.account_length.get(),
             period_from: header.period_from,
             period_to: header.period_to,
             line: FIRST_ROW_LINE,
-            row: Vec::with_capacity(1024),
             tail: EmptyTail::new(),
+            flush_at: BUFFER,
         };
-        if encoding == Encoding::Utf8Bom {
-            w.out.write_all(b"\xEF\xBB\xBF")?;
-        }
         let line = render_header(header, encoding).map_err(|f| WriteError::Header(vec![*f]))?;
-        w.out.write_all(&line)?;
-        w.row.clear();
+        if encoding == Encoding::Utf8Bom {
+            w.buf.extend_from_slice(b"\xEF\xBB\xBF");
+        }
+        w.buf.extend_from_slice(&line);
         for (i, col) in COLUMNS.iter().enumerate() {
             if i > 0 {
-                w.row.push(b';');
+                w.buf.push(b';');
             }
             // Column names are plain text of code page 1252 (umlauts only).
-            push_plain(&mut w.row, col.name, encoding);
+            push_plain(&mut w.buf, col.name, encoding);
         }
-        w.row.extend_from_slice(b"\r\n");
-        w.out.write_all(&w.row)?;
+        w.buf.extend_from_slice(b"\r\n");
         Ok(w)
     }
 
@@ -190,8 +194,11 @@ impl<W: Write> Writer<W> {
     /// usable; the error names the line the row would have had.
     pub fn write_booking(&mut self, b: &Booking) -> Result<(), WriteError> {
         self.render(b).map_err(WriteError::Field)?;
-        self.out.write_all(&self.row)?;
         self.line += 1;
+        if self.buf.len() >= self.flush_at {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
         Ok(())
     }
 
@@ -201,10 +208,10 @@ impl<W: Write> Writer<W> {
     }
 
     /// Flushes and returns the underlying writer.
-    pub fn finish(self) -> Result<W, WriteError> {
-        self.out
-            .into_inner()
-            .map_err(|e| WriteError::Io(e.into_error()))
+    pub fn finish(mut self) -> Result<W, WriteError> {
+        self.out.write_all(&self.buf)?;
+        self.out.flush()?;
+        Ok(self.out)
     }
 
     fn field_error(
@@ -239,8 +246,10 @@ impl<W: Write> Writer<W> {
             ));
         }
         let max_digits = u32::from(self.account_len) + 1;
+        // Sachkontenlänge is 4-8, so the bound 10^(len+1) fits in u64.
+        let bound = 10u64.pow(max_digits);
         for (col, acct) in [(7u8, b.account.get()), (8, b.contra_account.get())] {
-            if acct.checked_ilog10().unwrap_or(0) + 1 > max_digits {
+            if u64::from(acct) >= bound {
                 return Err(self.field_error(
                     col,
                     &acct.to_string(),
@@ -287,80 +296,84 @@ impl<W: Write> Writer<W> {
         }
 
         let enc = self.encoding;
-        let mut row = std::mem::take(&mut self.row);
-        row.clear();
+        let start = self.buf.len();
+        let row = &mut self.buf;
+        let tail = &self.tail;
+        let festschreibung = self.festschreibung;
         let result = (|| {
-            push_cents(&mut row, b.amount.get());
+            push_cents(row, b.amount.get());
             row.extend_from_slice(match b.side {
                 crate::Side::Soll => b";\"S\";",
                 crate::Side::Haben => b";\"H\";",
             });
-            push_code(&mut row, b.currency.as_ref().map(|c| c.as_str()));
+            push_code(row, b.currency.as_ref().map(|c| c.as_str()));
             row.push(b';');
             if let Some(r) = &b.exchange_rate {
                 row.extend_from_slice(r.as_str().as_bytes());
             }
             row.push(b';');
             if let Some(a) = b.base_amount {
-                push_cents(&mut row, a.get());
+                push_cents(row, a.get());
             }
             row.push(b';');
-            push_code(&mut row, b.base_currency.as_ref().map(|c| c.as_str()));
+            push_code(row, b.base_currency.as_ref().map(|c| c.as_str()));
             row.push(b';');
-            push_u64(&mut row, u64::from(b.account.get()));
+            push_u64(row, u64::from(b.account.get()));
             row.push(b';');
-            push_u64(&mut row, u64::from(b.contra_account.get()));
+            push_u64(row, u64::from(b.contra_account.get()));
             row.push(b';');
             row.push(b'"');
             if let Some(k) = b.bu_key {
-                push_u64(&mut row, u64::from(k.get()));
+                push_u64(row, u64::from(k.get()));
             }
             row.extend_from_slice(b"\";");
-            push_2(&mut row, b.document_date.day());
-            push_2(&mut row, b.document_date.month());
+            push_2(row, b.document_date.day());
+            push_2(row, b.document_date.month());
             row.push(b';');
-            push_text(&mut row, b.document_field_1.as_str(), enc).map_err(|c| (11, c))?;
+            push_text(row, b.document_field_1.as_str(), enc).map_err(|c| (11, c))?;
             row.push(b';');
-            push_text(&mut row, b.document_field_2.as_str(), enc).map_err(|c| (12, c))?;
+            push_text(row, b.document_field_2.as_str(), enc).map_err(|c| (12, c))?;
             row.push(b';');
             if let Some(d) = b.discount {
-                push_cents(&mut row, d.get());
+                push_cents(row, d.get());
             }
             row.push(b';');
-            push_text(&mut row, b.text.as_str(), enc).map_err(|c| (14, c))?;
+            push_text(row, b.text.as_str(), enc).map_err(|c| (14, c))?;
             // Columns 15-125: runs of empty columns are slices of the precomputed tail.
             let mut next = 15u8;
             let mut fest_done = false;
             for extra in &b.extras {
                 let col = extra.column();
                 if !fest_done && col > FESTSCHREIBUNG {
-                    row.extend_from_slice(self.tail.run(next, FESTSCHREIBUNG));
+                    row.extend_from_slice(tail.run(next, FESTSCHREIBUNG));
                     row.push(b';');
-                    row.push(self.festschreibung);
+                    row.push(festschreibung);
                     next = FESTSCHREIBUNG + 1;
                     fest_done = true;
                 }
-                row.extend_from_slice(self.tail.run(next, col));
+                row.extend_from_slice(tail.run(next, col));
                 row.push(b';');
                 let kind = COLUMNS[usize::from(col) - 1].kind;
                 if kind.quoted() {
-                    push_text(&mut row, extra.value(), enc).map_err(|c| (col, c))?;
+                    push_text(row, extra.value(), enc).map_err(|c| (col, c))?;
                 } else {
                     row.extend_from_slice(extra.value().as_bytes());
                 }
                 next = col + 1;
             }
             if !fest_done {
-                row.extend_from_slice(self.tail.run(next, FESTSCHREIBUNG));
+                row.extend_from_slice(tail.run(next, FESTSCHREIBUNG));
                 row.push(b';');
-                row.push(self.festschreibung);
+                row.push(festschreibung);
                 next = FESTSCHREIBUNG + 1;
             }
-            row.extend_from_slice(self.tail.run(next, columns::COLUMN_COUNT as u8 + 1));
+            row.extend_from_slice(tail.run(next, columns::COLUMN_COUNT as u8 + 1));
             row.extend_from_slice(b"\r\n");
             Ok::<(), (u8, char)>(())
         })();
-        self.row = row;
+        if result.is_err() {
+            self.buf.truncate(start);
+        }
         result.map_err(|(col, c)| {
             let value = match col {
                 11 => b.document_field_1.as_str(),
@@ -463,7 +476,7 @@ fn push_text(out: &mut Vec<u8>, s: &str, enc: Encoding) -> Result<(), char> {
     out.push(b'"');
     let bytes = s.as_bytes();
     if enc == Encoding::Utf8Bom || s.is_ascii() {
-        if bytes.contains(&b'"') {
+        if has_quote(bytes) {
             for &b in bytes {
                 if b == b'"' {
                     out.push(b'"');
@@ -486,6 +499,24 @@ fn push_text(out: &mut Vec<u8>, s: &str, enc: Encoding) -> Result<(), char> {
     Ok(())
 }
 
+/// True if `bytes` holds a `"`: eight bytes at a time (a zero byte of `word ^ "…"` is a
+/// quote), since most texts have none and are then copied whole.
+fn has_quote(bytes: &[u8]) -> bool {
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word) ^ QUOTES;
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().contains(&b'"')
+}
+
 /// Unquoted text known to be representable (column names).
 fn push_plain(out: &mut Vec<u8>, s: &str, enc: Encoding) {
     match enc {
@@ -494,22 +525,41 @@ fn push_plain(out: &mut Vec<u8>, s: &str, enc: Encoding) {
     }
 }
 
+/// `"00" "01" … "99"`: two digits per division, as integer formatters such as `itoa` do.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        buf[i] = b'0' + n as u8;
     }
     out.extend_from_slice(&buf[i..]);
 }
 
 fn push_2(out: &mut Vec<u8>, n: u8) {
-    out.extend_from_slice(&[b'0' + n / 10 % 10, b'0' + n % 10]);
+    let pair = usize::from(n % 100) * 2;
+    out.extend_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
 }
 
 fn push_3(out: &mut Vec<u8>, n: u16) {
@@ -533,17 +583,42 @@ fn push_yyyymmdd(out: &mut Vec<u8>, d: Date) {
     push_2(out, d.day());
 }
 
+impl Writer<Vec<u8>> {
+    /// A writer whose rows stay in its own buffer, which [`Writer::finish_vec`] returns: no
+    /// copy into a second `Vec`. `capacity` is a hint for the file's size in bytes.
+    pub fn in_memory(
+        header: &Header,
+        encoding: Encoding,
+        capacity: usize,
+    ) -> Result<Self, WriteError> {
+        let mut w = Self::new(Vec::new(), header, encoding)?;
+        w.flush_at = usize::MAX;
+        w.buf.reserve(capacity);
+        Ok(w)
+    }
+
+    /// The file written so far (writing into a `Vec` cannot fail).
+    pub fn finish_vec(self) -> Vec<u8> {
+        if self.out.is_empty() {
+            return self.buf;
+        }
+        let mut out = self.out;
+        out.extend_from_slice(&self.buf);
+        out
+    }
+}
+
 /// Writes a whole batch into a `Vec<u8>`.
 pub fn write_to_vec<'a>(
     header: &Header,
     bookings: impl IntoIterator<Item = &'a Booking>,
     encoding: Encoding,
 ) -> Result<Vec<u8>, WriteError> {
-    let mut w = Writer::new(Vec::new(), header, encoding)?;
+    let mut w = Writer::in_memory(header, encoding, 0)?;
     for b in bookings {
         w.write_booking(b)?;
     }
-    w.finish()
+    Ok(w.finish_vec())
 }
 
 /// The kinds whose empty form is `""` must match the writer's tail; used by tests.
@@ -565,6 +640,25 @@ mod tests {
         v.push(b' ');
         push_cents(&mut v, 999_999_999_999);
         assert_eq!(v, b"64083,00 0,01 9999999999,99");
+        for n in [0u64, 7, 10, 99, 100, 101, 4711, 65_535, 1_000_000, u64::MAX] {
+            v.clear();
+            push_u64(&mut v, n);
+            assert_eq!(v, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn quote_search() {
+        for len in 0..40 {
+            let plain = "a".repeat(len);
+            assert!(!has_quote(plain.as_bytes()), "{len}");
+            for at in 0..len {
+                let mut b = plain.clone().into_bytes();
+                b[at] = b'"';
+                assert!(has_quote(&b), "{len} {at}");
+            }
+        }
+        assert!(!has_quote("Müller € ß ##!!\u{a2}\u{2222}".as_bytes()));
     }
 
     #[test]

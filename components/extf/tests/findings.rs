@@ -383,7 +383,8 @@ fn all_findings_are_returned_in_file_order() {
     f[6] = "123456".into();
     f[10] = "\"A B\"".into();
     lines[3] = f.join(";");
-    lines[4] = "not;a;row".into();
+    // One field more than Formatversion 13 has (a shorter row is read, see versions.rs).
+    lines[4] = format!("{};x", lines[4]);
     let bytes = format!("\u{feff}{}\r\n", lines.join("\r\n")).into_bytes();
     assert_eq!(
         summary(&bytes),
