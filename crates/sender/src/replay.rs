@@ -11,7 +11,7 @@
 use crate::journal::{self, JournalError, SENDER, SendJournal};
 use crate::tick::masked_subject;
 use connector::audit::{self, Actor, AuditEntry, Outcome};
-use connector::outbox::{self, DedupKey, OUTBOX_SCHEDULE, OutboxError, OutboxState};
+use connector::outbox::{self, DedupKey, OUTBOX_SCHEDULE, OutboxError, OutboxItem, OutboxState};
 use connector::schedule::{self, ScheduleConfig, ScheduleError};
 use connector::{KeyValue, StoreError};
 
@@ -102,34 +102,12 @@ pub fn recheck(
     actor: Actor,
 ) -> Result<(), ReplayError> {
     let subject = masked_subject(key.as_str());
-    let mut item =
-        outbox::load(store, key)?.ok_or_else(|| ReplayError::NotFound(subject.clone()))?;
-    if item.state != OutboxState::Sent {
-        return Err(ReplayError::NotSent {
-            key: subject,
-            state: state_word(item.state),
-        });
-    }
-    let mut j = journal::load(store, key)?.unwrap_or_else(|| SendJournal {
-        version: journal::JOURNAL_VERSION,
-        attempts: item.attempts,
-        ..SendJournal::default()
-    });
+    let (mut item, mut j) = load(store, key, &subject, OutboxState::Sent)?;
     let previous_checks = j.status_checks;
     j.status_checks = 0;
     j.updated_at_ms = now_ms;
     journal::save(store, key, &j)?;
-    item.next_attempt_at_ms = now_ms;
-    item.updated_at_ms = now_ms;
-    outbox::save(store, &item)?;
-    schedule::append(
-        store,
-        schedule_config,
-        OUTBOX_SCHEDULE,
-        &key.store_key(),
-        now_ms,
-        now_ms,
-    )?;
+    requeue(store, schedule_config, key, &mut item, now_ms)?;
     let mut entry = AuditEntry::new(
         now_ms,
         actor,
@@ -141,14 +119,7 @@ pub fn recheck(
     if let Some(sid) = &item.twilio_sid {
         entry = entry.with("sid", sid.clone());
     }
-    audit::append(store, &entry).map_err(|e| match e {
-        audit::AuditError::Store(s) => ReplayError::Store(s),
-        other => ReplayError::Corrupt {
-            key: "audit".into(),
-            reason: other.to_string(),
-        },
-    })?;
-    Ok(())
+    append_audit(store, &entry)
 }
 
 /// Puts the failed item `key` back in line, due at `now_ms`, and audits it as done by `actor`.
@@ -161,19 +132,7 @@ pub fn replay(
     actor: Actor,
 ) -> Result<(), ReplayError> {
     let subject = masked_subject(key.as_str());
-    let mut item =
-        outbox::load(store, key)?.ok_or_else(|| ReplayError::NotFound(subject.clone()))?;
-    if item.state != OutboxState::Failed {
-        return Err(ReplayError::NotFailed {
-            key: subject,
-            state: state_word(item.state),
-        });
-    }
-    let mut j = journal::load(store, key)?.unwrap_or_else(|| SendJournal {
-        version: journal::JOURNAL_VERSION,
-        attempts: item.attempts,
-        ..SendJournal::default()
-    });
+    let (mut item, mut j) = load(store, key, &subject, OutboxState::Failed)?;
     j.open = None;
     j.failures = 0;
     j.status_checks = 0;
@@ -185,17 +144,7 @@ pub fn replay(
     }
     let last_error = item.last_error.take();
     item.state = OutboxState::Pending;
-    item.next_attempt_at_ms = now_ms;
-    item.updated_at_ms = now_ms;
-    outbox::save(store, &item)?;
-    schedule::append(
-        store,
-        schedule_config,
-        OUTBOX_SCHEDULE,
-        &key.store_key(),
-        now_ms,
-        now_ms,
-    )?;
+    requeue(store, schedule_config, key, &mut item, now_ms)?;
     let mut entry = AuditEntry::new(
         now_ms,
         actor,
@@ -210,7 +159,62 @@ pub fn replay(
     if let Some(e) = last_error {
         entry = entry.with("previous_error", crate::tick::redact_numbers(&e));
     }
-    audit::append(store, &entry).map_err(|e| match e {
+    append_audit(store, &entry)
+}
+
+/// The item `key` and its journal (a fresh one when none was written yet), if the item is in
+/// `expected` (`Failed` for a replay, `Sent` for a recheck); otherwise the refusal naming its
+/// state.
+fn load(
+    store: &(impl KeyValue + ?Sized),
+    key: &DedupKey,
+    subject: &str,
+    expected: OutboxState,
+) -> Result<(OutboxItem, SendJournal), ReplayError> {
+    let item =
+        outbox::load(store, key)?.ok_or_else(|| ReplayError::NotFound(subject.to_owned()))?;
+    if item.state != expected {
+        let key = subject.to_owned();
+        let state = state_word(item.state);
+        return Err(if expected == OutboxState::Sent {
+            ReplayError::NotSent { key, state }
+        } else {
+            ReplayError::NotFailed { key, state }
+        });
+    }
+    let j = journal::load(store, key)?.unwrap_or_else(|| SendJournal {
+        version: journal::JOURNAL_VERSION,
+        attempts: item.attempts,
+        ..SendJournal::default()
+    });
+    Ok((item, j))
+}
+
+/// Makes `item` due at `now_ms`: saves it and adds it to the sender's due index, where the next
+/// tick picks it up through its normal path (attempt claims, pacing, reconciliation).
+fn requeue(
+    store: &(impl KeyValue + ?Sized),
+    schedule_config: &ScheduleConfig,
+    key: &DedupKey,
+    item: &mut OutboxItem,
+    now_ms: u64,
+) -> Result<(), ReplayError> {
+    item.next_attempt_at_ms = now_ms;
+    item.updated_at_ms = now_ms;
+    outbox::save(store, item)?;
+    schedule::append(
+        store,
+        schedule_config,
+        OUTBOX_SCHEDULE,
+        &key.store_key(),
+        now_ms,
+        now_ms,
+    )?;
+    Ok(())
+}
+
+fn append_audit(store: &(impl KeyValue + ?Sized), entry: &AuditEntry) -> Result<(), ReplayError> {
+    audit::append(store, entry).map_err(|e| match e {
         audit::AuditError::Store(s) => ReplayError::Store(s),
         other => ReplayError::Corrupt {
             key: "audit".into(),
