@@ -25,7 +25,7 @@ fn api_imports_the_extf_interface_instead_of_linking_it() {
     assert!(
         imports
             .iter()
-            .any(|i| i == "ml-connector:datev-extf/extf@0.1.0"),
+            .any(|i| i == "ml-connector:datev-extf/extf@0.2.0"),
         "{imports:?}"
     );
     let (app, _) = app(|_| {});

@@ -171,7 +171,7 @@ fn the_component_imports_nothing() {
         .collect();
     assert_eq!(
         exports,
-        vec!["ml-connector:datev-extf/extf@0.1.0".to_owned()]
+        vec!["ml-connector:datev-extf/extf@0.2.0".to_owned()]
     );
 }
 

@@ -5,7 +5,7 @@
 //! Thin glue around [`flows::api::Api`]: read the request (body capped at
 //! [`flows::api::MAX_BODY_BYTES`]), the variables and the ports, and convert the answer. EXTF and
 //! DXSO writing and validation go through the imported interface
-//! `ml-connector:datev-extf/extf@0.1.0`, which Spin composes in from the `extf` library
+//! `ml-connector:datev-extf/extf@0.2.0`, which Spin composes in from the `extf` library
 //! component (`[component.api.dependencies]`, `spin.md` §9); no copy of that code is linked here.
 
 use flows::api::{AdminSettings, Api, ApiRequest, ApiSettings, Body};

@@ -340,6 +340,28 @@ mod wasm {
                 file.len() as u64,
                 start,
             );
+            // The streaming writer: the same file in chunks, each chunk's bytes handed to the
+            // host (and dropped here, as the native figures write into a byte counter).
+            for chunk in [1_000usize, 10_000] {
+                let api = inst.ml_connector_datev_extf_extf().writer();
+                let start = Timer::start();
+                let writer = ok(api.call_start(&mut store, &header(), w::Encoding::Utf8Bom))
+                    .unwrap_or_else(|e| panic!("{e:?}"));
+                let mut streamed = 0u64;
+                for part in bookings.chunks(chunk) {
+                    let bytes = ok(api.call_push(&mut store, writer, part))
+                        .unwrap_or_else(|e| panic!("{e:?}"));
+                    streamed += bytes.len() as u64;
+                }
+                streamed += ok(api.call_finish(&mut store, writer)).len() as u64;
+                report(
+                    &format!("wasmtime write (writer, pushes of {chunk})"),
+                    n,
+                    streamed,
+                    start,
+                );
+                assert_eq!(streamed, file.len() as u64);
+            }
             let opts = w::ValidateOptions {
                 encoding: w::InputEncoding::Auto,
                 max_findings: 10_000,

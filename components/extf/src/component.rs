@@ -3,6 +3,8 @@
 
 use crate::bindings::exports::ml_connector::datev_extf::extf as w;
 use crate::columns::{COLUMNS, HEADER_FIELD_NAMES};
+use std::cell::RefCell;
+
 use crate::{Code, Finding, Severity, ValueError};
 
 struct Component;
@@ -391,37 +393,93 @@ fn file_name_error(e: crate::FileNameError) -> w::FileNameError {
     }
 }
 
+fn write_error_out(e: crate::WriteError) -> w::WriteError {
+    match e {
+        crate::WriteError::Header(f) => w::WriteError::InvalidHeader(findings_out(&f)),
+        crate::WriteError::Field(f) => w::WriteError::InvalidBooking(finding_out(&f)),
+        // Writing into a Vec cannot fail; map it anyway rather than panic.
+        crate::WriteError::Io(e) => w::WriteError::InvalidBooking(finding_out(&Finding::error(
+            Code::Limit,
+            0,
+            0,
+            "",
+            "",
+            e.to_string(),
+        ))),
+    }
+}
+
+fn start_writer(
+    header: &w::Header,
+    encoding: w::Encoding,
+    capacity: usize,
+) -> Result<crate::Writer<Vec<u8>>, w::WriteError> {
+    let header = header_in(header).map_err(|f| w::WriteError::InvalidHeader(findings_out(&f)))?;
+    let encoding = match encoding {
+        w::Encoding::Utf8Bom => crate::Encoding::Utf8Bom,
+        w::Encoding::Windows1252 => crate::Encoding::Windows1252,
+    };
+    crate::Writer::in_memory(&header, encoding, capacity).map_err(write_error_out)
+}
+
+/// Converts and writes `bookings` as the next rows; stops at the first refused booking.
+fn write_rows(
+    writer: &mut crate::Writer<Vec<u8>>,
+    bookings: Vec<w::Booking>,
+) -> Result<(), w::WriteError> {
+    for b in bookings {
+        let b = booking_in(b).map_err(|e| {
+            // The line this row would have had (the writer counts the rows it wrote).
+            let line = writer.rows_written().saturating_add(3);
+            w::WriteError::InvalidBooking(finding_out(&column_finding(line, e)))
+        })?;
+        writer.write_booking(&b).map_err(write_error_out)?;
+    }
+    Ok(())
+}
+
+/// The `writer` resource: an in-memory writer whose buffer is handed out after every push.
+struct StreamWriter(RefCell<crate::Writer<Vec<u8>>>);
+
+impl w::GuestWriter for StreamWriter {
+    fn start(header: w::Header, encoding: w::Encoding) -> Result<w::Writer, w::WriteError> {
+        // The first push usually brings a chunk of rows; its buffer is then reused.
+        let writer = start_writer(&header, encoding, 64 * 1024)?;
+        Ok(w::Writer::new(StreamWriter(RefCell::new(writer))))
+    }
+
+    fn push(&self, bookings: Vec<w::Booking>) -> Result<Vec<u8>, w::WriteError> {
+        let mut writer = self.0.borrow_mut();
+        let mark = writer.mark();
+        if let Err(e) = write_rows(&mut writer, bookings) {
+            writer.rewind(mark);
+            return Err(e);
+        }
+        Ok(writer.take_written())
+    }
+
+    fn rows(&self) -> u32 {
+        self.0.borrow().rows_written()
+    }
+
+    fn finish(this: w::Writer) -> Vec<u8> {
+        this.into_inner::<StreamWriter>().0.into_inner().finish_vec()
+    }
+}
+
 impl w::Guest for Component {
+    type Writer = StreamWriter;
+
     fn write(
         header: w::Header,
         bookings: Vec<w::Booking>,
         encoding: w::Encoding,
     ) -> Result<Vec<u8>, w::WriteError> {
-        let header =
-            header_in(&header).map_err(|f| w::WriteError::InvalidHeader(findings_out(&f)))?;
-        let encoding = match encoding {
-            w::Encoding::Utf8Bom => crate::Encoding::Utf8Bom,
-            w::Encoding::Windows1252 => crate::Encoding::Windows1252,
-        };
-        let to_wit = |e: crate::WriteError| match e {
-            crate::WriteError::Header(f) => w::WriteError::InvalidHeader(findings_out(&f)),
-            crate::WriteError::Field(f) => w::WriteError::InvalidBooking(finding_out(&f)),
-            // Writing into a Vec cannot fail; map it anyway rather than panic.
-            crate::WriteError::Io(e) => w::WriteError::InvalidBooking(finding_out(
-                &Finding::error(Code::Limit, 0, 0, "", "", e.to_string()),
-            )),
-        };
         // Rows are about 330-360 bytes; reserving avoids re-copying a growing file (capped, so
         // a huge batch grows as before instead of failing one big allocation).
         let estimate = bookings.len().saturating_mul(360).min(1 << 28) + 4096;
-        let mut writer = crate::Writer::in_memory(&header, encoding, estimate).map_err(to_wit)?;
-        for (i, b) in bookings.into_iter().enumerate() {
-            let line = u32::try_from(i).unwrap_or(u32::MAX - 3).saturating_add(3);
-            let b = booking_in(b).map_err(|e| {
-                w::WriteError::InvalidBooking(finding_out(&column_finding(line, e)))
-            })?;
-            writer.write_booking(&b).map_err(to_wit)?;
-        }
+        let mut writer = start_writer(&header, encoding, estimate)?;
+        write_rows(&mut writer, bookings)?;
         Ok(writer.finish_vec())
     }
 

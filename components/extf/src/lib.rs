@@ -5,7 +5,7 @@
 //!
 //! The format facts and their sources are in the project's `datev.md` (§1 EXTF, §2 DXSO); rustdoc
 //! cites its sections and DATEV's field numbers. The crate is host-independent: natively it is a
-//! plain library, on `wasm32` it also exports the WIT world `ml-connector:datev-extf/extf@0.1.0`
+//! plain library, on `wasm32` it also exports the WIT world `ml-connector:datev-extf/extf@0.2.0`
 //! (see `wit/datev-extf/`), importing nothing.
 
 mod check;
@@ -38,7 +38,7 @@ pub use validate::{
     InputEncoding, MAX_HEADER_CHARS, MAX_POSTINGS, Options, ParseError, Parsed, Report,
     SourceEncoding, parse, validate,
 };
-pub use write::{Encoding, WriteError, Writer, write_to_vec};
+pub use write::{Encoding, Mark, WriteError, Writer, write_to_vec};
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -228,6 +228,9 @@ pub fn check_text(raw: &str, max: usize, charset: Charset) -> Result<Cow<'_, str
         }
         return Ok(Cow::Borrowed(raw));
     }
+    if let Some(checked) = check_below_combining(raw, max, charset) {
+        return checked.map(|()| Cow::Borrowed(raw));
+    }
     let s = to_nfc(raw);
     let len = char_len(&s);
     if len > max {
@@ -245,6 +248,39 @@ pub fn check_text(raw: &str, max: usize, charset: Charset) -> Result<Cow<'_, str
         });
     }
     Ok(s)
+}
+
+/// The first code point whose NFC quick-check property is not "Yes" or whose canonical
+/// combining class is not 0 (U+0300 COMBINING GRAVE ACCENT; Unicode Standard Annex #15 §9 and
+/// DerivedNormalizationProps.txt): a text made only of characters below it (Latin-1 with the
+/// German umlauts and ß, Latin Extended-A/B) is NFC as it stands.
+const FIRST_NORMALIZING: char = '\u{300}';
+
+/// [`check_text`] in one pass for the usual non-ASCII text (umlauts): `None` if a character
+/// at or above [`FIRST_NORMALIZING`] means NFC must be computed first.
+fn check_below_combining(raw: &str, max: usize, charset: Charset) -> Option<Result<(), TextError>> {
+    let mut len = 0;
+    let mut forbidden = None;
+    for c in raw.chars() {
+        if c >= FIRST_NORMALIZING {
+            return None;
+        }
+        len += 1;
+        if forbidden.is_none() && check_char(charset, c) == CharVerdict::Forbidden {
+            forbidden = Some((len, c));
+        }
+    }
+    Some(if len > max {
+        Err(TextError::TooLong { max, actual: len })
+    } else if let Some((position, ch)) = forbidden {
+        Err(TextError::ForbiddenChar {
+            ch,
+            position,
+            allowed: charset_description(charset),
+        })
+    } else {
+        Ok(())
+    })
 }
 
 /// The Windows-1252 byte for `c`, or `None` if code page 1252 cannot hold it.
@@ -291,6 +327,84 @@ pub const fn to_windows_1252(c: char) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The premise of [`check_below_combining`]: below U+0300 every character is NFC_QC=Yes
+    /// with combining class 0, so such a text is NFC without normalizing it.
+    #[test]
+    fn characters_below_u0300_never_normalize() {
+        for c in (0u32..0x300).filter_map(char::from_u32) {
+            assert_eq!(
+                is_nfc_quick(std::iter::once(c)),
+                IsNormalized::Yes,
+                "U+{:04X}",
+                u32::from(c)
+            );
+            assert_eq!(
+                unicode_normalization::char::canonical_combining_class(c),
+                0,
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        // U+0300 is where it starts: "e" + U+0300 composes to "è".
+        assert_eq!(to_nfc("e\u{300}"), "\u{e8}");
+    }
+
+    /// The one-pass check and the general NFC path agree on every verdict.
+    #[test]
+    fn one_pass_check_agrees_with_the_nfc_path() {
+        let general = |raw: &str, max: usize, charset: Charset| {
+            let s = to_nfc(raw);
+            let len = char_len(&s);
+            if len > max {
+                return Err(TextError::TooLong { max, actual: len });
+            }
+            match s
+                .chars()
+                .enumerate()
+                .find(|&(_, c)| check_char(charset, c) == CharVerdict::Forbidden)
+            {
+                Some((p, ch)) => Err(TextError::ForbiddenChar {
+                    ch,
+                    position: p + 1,
+                    allowed: charset_description(charset),
+                }),
+                None => Ok(s.into_owned()),
+            }
+        };
+        let texts = [
+            "Büromaterial Müller & Söhne GmbH",
+            "Straße\u{7f}",
+            "ÄÖÜäöüß",
+            "Bewirtung Geschäftspartner",
+            "Tab\there ü",
+            "Zoë Œuvre ſ ǅ ʼ ˙",
+            "a\u{300}",
+            "Gebühr €",
+            "ü_ü",
+            "\u{a0}\u{ad}\u{85}",
+        ];
+        let charsets = [
+            Charset::Any,
+            Charset::Word,
+            Charset::WordSpace,
+            Charset::DocumentNumber,
+            Charset::Upper,
+            Charset::Label,
+            Charset::Digits,
+        ];
+        for t in texts {
+            for charset in charsets {
+                for max in [3, 7, 26, 60] {
+                    assert_eq!(
+                        check_text(t, max, charset).map(Cow::into_owned),
+                        general(t, max, charset),
+                        "{t:?} {charset:?} {max}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn windows_1252_table_agrees_with_encoding_rs() {

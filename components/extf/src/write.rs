@@ -124,6 +124,20 @@ pub struct Writer<W: Write> {
     /// Hand the buffer to `out` once it holds this many bytes ([`BUFFER`]; never for
     /// [`Writer::in_memory`], whose buffer is the result).
     flush_at: usize,
+    /// How many times [`Writer::take_written`] handed the buffer out (a [`Mark`] from before
+    /// that cannot undo what is gone).
+    taken: u64,
+    /// The line of the first row still held in `buf`.
+    held_from_line: u32,
+}
+
+/// A position of an in-memory [`Writer`] ([`Writer::mark`]), to undo rows with
+/// [`Writer::rewind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    taken: u64,
+    len: usize,
+    line: u32,
 }
 
 impl<W: Write> std::fmt::Debug for Writer<W> {
@@ -173,6 +187,8 @@ impl<W: Write> Writer<W> {
             line: FIRST_ROW_LINE,
             tail: EmptyTail::new(),
             flush_at: BUFFER,
+            taken: 0,
+            held_from_line: FIRST_ROW_LINE,
         };
         let line = render_header(header, encoding).map_err(|f| WriteError::Header(vec![*f]))?;
         if encoding == Encoding::Utf8Bom {
@@ -595,6 +611,38 @@ impl Writer<Vec<u8>> {
         w.flush_at = usize::MAX;
         w.buf.reserve(capacity);
         Ok(w)
+    }
+
+    /// Where the writer stands now; [`Writer::rewind`] goes back there.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            taken: self.taken,
+            len: self.buf.len(),
+            line: self.line,
+        }
+    }
+
+    /// Undoes every row written since `mark`, so a group of bookings is written all or
+    /// nothing. A mark from before a [`Writer::take_written`] cannot undo what was taken: the
+    /// writer then only goes back to the start of what it still holds.
+    pub fn rewind(&mut self, mark: Mark) {
+        if mark.taken == self.taken {
+            self.buf.truncate(mark.len);
+            self.line = mark.line;
+        } else {
+            self.buf.clear();
+            self.line = self.held_from_line;
+        }
+    }
+
+    /// Hands out the bytes written since the last call (or since the start: the BOM, header
+    /// line and column names come first) and keeps writing into a fresh buffer of the same
+    /// capacity, so a caller can stream a batch of any size in pieces.
+    pub fn take_written(&mut self) -> Vec<u8> {
+        let capacity = self.buf.capacity();
+        self.taken += 1;
+        self.held_from_line = self.line;
+        std::mem::replace(&mut self.buf, Vec::with_capacity(capacity))
     }
 
     /// The file written so far (writing into a `Vec` cannot fail).

@@ -1,5 +1,5 @@
 //! The `extf` port: EXTF/DXSO writing and validation as the `api` component imports it from the
-//! composed library component `ml-connector:datev-extf/extf@0.1.0` (`wit/datev-extf/extf.wit`).
+//! composed library component `ml-connector:datev-extf/extf@0.2.0` (`wit/datev-extf/extf.wit`).
 //!
 //! The types mirror the WIT records one to one (snake_case JSON names, dates as `YYYY-MM-DD`), so
 //! the component's adapter is a field-by-field copy, and they double as the JSON of
