@@ -99,17 +99,19 @@ fn booking(b: &extf::Booking) -> w::Booking {
         bu_key: b.bu_key.map(|k| k.get()),
         document_date: date(b.document_date),
         document_field1: b.document_field_1.as_str().into(),
-        document_field2: b.document_field_2.as_str().into(),
+        document_field2: (!b.document_field_2.is_empty())
+            .then(|| b.document_field_2.as_str().into()),
         discount_cents: b.discount.map(|d| d.get()),
         text: b.text.as_str().into(),
-        extras: b
-            .extras
-            .iter()
-            .map(|x| w::ExtraField {
-                column: x.column(),
-                value: x.value().into(),
-            })
-            .collect(),
+        extras: (!b.extras.is_empty()).then(|| {
+            b.extras
+                .iter()
+                .map(|x| w::ExtraField {
+                    column: x.column(),
+                    value: x.value().into(),
+                })
+                .collect()
+        }),
     }
 }
 
@@ -204,6 +206,162 @@ fn write_is_byte_identical_to_the_native_crate() {
             std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
         );
     }
+}
+
+/// The fixture batch repeated `n` times (the period is January: every date fits).
+fn many_bookings(n: usize) -> Vec<extf::Booking> {
+    let one = common::bookings();
+    one.iter().cycle().take(n).cloned().collect()
+}
+
+#[test]
+fn the_streaming_writer_gives_the_same_file_in_pieces() {
+    let mut i = instantiate();
+    let api = i.bindings.ml_connector_datev_extf_extf();
+    let writer = api.writer();
+    let native = many_bookings(257);
+    let bookings: Vec<w::Booking> = native.iter().map(booking).collect();
+    for (wenc, nenc) in [
+        (w::Encoding::Utf8Bom, extf::Encoding::Utf8Bom),
+        (w::Encoding::Windows1252, extf::Encoding::Windows1252),
+    ] {
+        let expected = extf::write_to_vec(&common::header(), &native, nenc)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Uneven pieces, an empty push, and one booking at a time at the end.
+        let w = writer
+            .call_start(&mut i.store, &header(&common::header()), wenc)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut file = Vec::new();
+        let mut pieces = Vec::new();
+        for range in [0..100, 100..100, 100..250, 250..251, 251..257] {
+            let part = writer
+                .call_push(&mut i.store, w, &bookings[range.clone()])
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{range:?}: {e:?}"));
+            pieces.push(part.len());
+            file.extend_from_slice(&part);
+        }
+        assert_eq!(
+            writer
+                .call_rows(&mut i.store, w)
+                .unwrap_or_else(|e| panic!("{e}")),
+            257
+        );
+        let rest = writer
+            .call_finish(&mut i.store, w)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rest, Vec::<u8>::new(), "nothing is held back after a push");
+        assert_eq!(file, expected, "{nenc:?}");
+        // The empty push after 100 rows hands out nothing; every other push something.
+        assert_eq!(pieces[1], 0);
+        assert!(pieces.iter().enumerate().all(|(k, &n)| k == 1 || n > 0));
+    }
+
+    // Finished before any push: the header lines alone, as `write` gives them for no rows.
+    let w = writer
+        .call_start(
+            &mut i.store,
+            &header(&common::header()),
+            w::Encoding::Utf8Bom,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let only_header = writer
+        .call_finish(&mut i.store, w)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        only_header,
+        extf::write_to_vec(&common::header(), &[], extf::Encoding::Utf8Bom)
+            .unwrap_or_else(|e| panic!("{e}"))
+    );
+}
+
+#[test]
+fn a_refused_push_writes_none_of_its_rows_and_the_writer_goes_on() {
+    let mut i = instantiate();
+    let api = i.bindings.ml_connector_datev_extf_extf();
+    let writer = api.writer();
+    let native = many_bookings(30);
+    let bookings: Vec<w::Booking> = native.iter().map(booking).collect();
+    let w = writer
+        .call_start(
+            &mut i.store,
+            &header(&common::header()),
+            w::Encoding::Windows1252,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut file = writer
+        .call_push(&mut i.store, w, &bookings[..10])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    // The 6th booking of the second push (file index 15, line 18) cannot be Windows-1252; a
+    // conversion error (Belegfeld 1 charset) is refused the same way.
+    let mut bad = bookings[10..20].to_vec();
+    bad[5].text = "Party 🎉".into();
+    let err = writer
+        .call_push(&mut i.store, w, &bad)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Err(w::WriteError::InvalidBooking(f)) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (f.code, f.line, f.field, f.field_name.as_str()),
+        (w::Code::NotWindows1252, 18, 14, "Buchungstext")
+    );
+    let mut bad = bookings[10..20].to_vec();
+    bad[9].document_field1 = "RE 1".into();
+    let err = writer
+        .call_push(&mut i.store, w, &bad)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Err(w::WriteError::InvalidBooking(f)) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (f.code, f.line, f.field, f.value.as_str()),
+        (w::Code::Charset, 22, 11, "RE 1")
+    );
+    assert_eq!(
+        writer
+            .call_rows(&mut i.store, w)
+            .unwrap_or_else(|e| panic!("{e}")),
+        10,
+        "the refused pushes left no rows behind"
+    );
+
+    // The corrected pushes continue the file as if the refusals never happened.
+    for range in [10..20, 20..30] {
+        let part = writer
+            .call_push(&mut i.store, w, &bookings[range])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        file.extend_from_slice(&part);
+    }
+    file.extend(
+        writer
+            .call_finish(&mut i.store, w)
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(
+        file,
+        extf::write_to_vec(&common::header(), &native, extf::Encoding::Windows1252)
+            .unwrap_or_else(|e| panic!("{e}"))
+    );
+
+    // A header the writer refuses is a typed error from `start`, as from `write`.
+    let mut h = header(&common::header());
+    h.account_length = 9;
+    let Ok(Err(w::WriteError::InvalidHeader(f))) =
+        writer.call_start(&mut i.store, &h, w::Encoding::Utf8Bom)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        f.iter().map(|f| (f.code, f.field)).collect::<Vec<_>>(),
+        vec![(w::Code::Range, 14)]
+    );
 }
 
 #[test]

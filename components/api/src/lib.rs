@@ -152,17 +152,18 @@ fn booking(b: &port::Booking) -> w::Booking {
         bu_key: b.bu_key,
         document_date: date(b.document_date),
         document_field1: b.document_field1.clone(),
-        document_field2: b.document_field2.clone(),
+        document_field2: (!b.document_field2.is_empty()).then(|| b.document_field2.clone()),
         discount_cents: b.discount_cents,
         text: b.text.clone(),
-        extras: b
-            .extras
-            .iter()
-            .map(|x| w::ExtraField {
-                column: x.column,
-                value: x.value.clone(),
-            })
-            .collect(),
+        extras: (!b.extras.is_empty()).then(|| {
+            b.extras
+                .iter()
+                .map(|x| w::ExtraField {
+                    column: x.column,
+                    value: x.value.clone(),
+                })
+                .collect()
+        }),
     }
 }
 
@@ -182,12 +183,13 @@ fn booking_back(b: w::Booking) -> port::Booking {
         bu_key: b.bu_key,
         document_date: date_back(b.document_date),
         document_field1: b.document_field1,
-        document_field2: b.document_field2,
+        document_field2: b.document_field2.unwrap_or_default(),
         discount_cents: b.discount_cents,
         text: b.text,
         extras: b
             .extras
             .into_iter()
+            .flatten()
             .map(|x| port::ExtraField {
                 column: x.column,
                 value: x.value,

@@ -253,10 +253,10 @@ mod wasm {
                 day: r.day,
             },
             document_field1: r.belegfeld.to_owned(),
-            document_field2: String::new(),
+            document_field2: None,
             discount_cents: None,
             text: r.text.to_owned(),
-            extras: Vec::new(),
+            extras: None,
         }
     }
 

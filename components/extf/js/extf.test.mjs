@@ -46,10 +46,10 @@ const booking = (cents, side, account, contraAccount, day, more = {}) => ({
   buKey: undefined,
   documentDate: date(2024, 1, day),
   documentField1: '',
-  documentField2: '',
+  documentField2: undefined,
   discountCents: undefined,
   text: '',
-  extras: [],
+  extras: undefined,
   ...more,
 });
 
@@ -136,4 +136,27 @@ test('typed errors arrive as variants', () => {
     (e) => e.payload.tag === 'forbidden-character' && e.payload.val === ' ',
   );
   assert.equal(extf.fileName(header, 1), 'EXTF_BS_29098_55003_20240101_20240131_1.csv');
+});
+
+test('the streaming writer resource writes the golden file in pieces', () => {
+  for (const [enc, name] of [['utf8-bom', 'utf8'], ['windows1252', '1252']]) {
+    const writer = extf.Writer.start(header, enc);
+    const pieces = [writer.push(bookings.slice(0, 2)), writer.push([]), writer.push(bookings.slice(2))];
+    assert.equal(writer.rows(), bookings.length);
+    pieces.push(extf.Writer.finish(writer));
+    assert.deepEqual(Buffer.concat(pieces.map((p) => Buffer.from(p))), golden(name));
+  }
+  // A refused push writes none of its rows; the writer continues.
+  const writer = extf.Writer.start(header, 'windows1252');
+  const first = writer.push(bookings.slice(0, 1));
+  const bad = bookings.slice(1).map((b) => ({ ...b }));
+  bad[2].text = 'Party 🎉';
+  assert.throws(
+    () => writer.push(bad),
+    (e) => e.payload.tag === 'invalid-booking' && e.payload.val.line === 6 && e.payload.val.field === 14,
+  );
+  assert.equal(writer.rows(), 1);
+  const rest = writer.push(bookings.slice(1));
+  const file = Buffer.concat([first, rest, extf.Writer.finish(writer)].map((p) => Buffer.from(p)));
+  assert.deepEqual(file, golden('1252'));
 });

@@ -256,13 +256,15 @@ fn booking_in(b: w::Booking) -> Result<crate::Booking, ColumnError> {
     // The lifted strings are moved into the model, not copied (one allocation each saved).
     out.document_field_1 =
         crate::DocumentField1::from_string(b.document_field1).map_err(|(e, v)| (11, v, e))?;
-    out.document_field_2 =
-        crate::DocumentField2::from_string(b.document_field2).map_err(|(e, v)| (12, v, e))?;
+    if let Some(f) = b.document_field2 {
+        out.document_field_2 =
+            crate::DocumentField2::from_string(f).map_err(|(e, v)| (12, v, e))?;
+    }
     if let Some(d) = b.discount_cents {
         out.discount = Some(crate::Discount::new(d).map_err(at(13, || d.to_string()))?);
     }
     out.text = crate::BookingText::from_string(b.text).map_err(|(e, v)| (14, v, e))?;
-    for x in &b.extras {
+    for x in b.extras.iter().flatten() {
         if out.extras.get(x.column).is_some() {
             return Err((
                 x.column,
@@ -296,17 +298,19 @@ fn booking_out(b: &crate::Booking) -> w::Booking {
         bu_key: b.bu_key.map(|k| k.get()),
         document_date: date_out(b.document_date),
         document_field1: b.document_field_1.as_str().to_owned(),
-        document_field2: b.document_field_2.as_str().to_owned(),
+        document_field2: (!b.document_field_2.is_empty())
+            .then(|| b.document_field_2.as_str().to_owned()),
         discount_cents: b.discount.map(|d| d.get()),
         text: b.text.as_str().to_owned(),
-        extras: b
-            .extras
-            .iter()
-            .map(|x| w::ExtraField {
-                column: x.column(),
-                value: x.value().to_owned(),
-            })
-            .collect(),
+        extras: (!b.extras.is_empty()).then(|| {
+            b.extras
+                .iter()
+                .map(|x| w::ExtraField {
+                    column: x.column(),
+                    value: x.value().to_owned(),
+                })
+                .collect()
+        }),
     }
 }
 
