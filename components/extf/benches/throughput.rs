@@ -161,7 +161,13 @@ fn write_native(rows: u64, encoding: Encoding) -> (u64, Timer) {
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing and wants a quick run.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let sizes: &[u64] = if quick {
+    // EXTF_BENCH_ROWS=n measures one batch of n rows (e.g. a small one under valgrind).
+    let chosen: Option<u64> = std::env::var("EXTF_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let sizes: &[u64] = if let Some(n) = &chosen {
+        std::slice::from_ref(n)
+    } else if quick {
         &[1_000]
     } else {
         &[100_000, 1_000_000]
@@ -291,6 +297,28 @@ mod wasm {
         }
     }
 
+    /// One streamed file, in a function of its own so that an instruction counter can be
+    /// limited to it (`valgrind --tool=callgrind --toggle-collect='*streaming_write*'`, with
+    /// EXTF_BENCH_ROWS for a smaller batch): a figure that does not depend on machine load.
+    #[inline(never)]
+    fn streaming_write(
+        store: &mut Store<()>,
+        inst: &DatevExtf,
+        bookings: &[w::Booking],
+        chunk: usize,
+    ) -> u64 {
+        let api = inst.ml_connector_datev_extf_extf().writer();
+        let writer = ok(api.call_start(&mut *store, &header(), w::Encoding::Utf8Bom))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut streamed = 0u64;
+        for part in bookings.chunks(chunk) {
+            let bytes =
+                ok(api.call_push(&mut *store, writer, part)).unwrap_or_else(|e| panic!("{e:?}"));
+            streamed += bytes.len() as u64;
+        }
+        streamed + ok(api.call_finish(&mut *store, writer)).len() as u64
+    }
+
     pub fn run(sizes: &[u64]) {
         // EXTF_WASM points at another build (e.g. one in a separate CARGO_TARGET_DIR).
         let path = std::env::var("EXTF_WASM").unwrap_or_else(|_| {
@@ -343,17 +371,8 @@ mod wasm {
             // The streaming writer: the same file in chunks, each chunk's bytes handed to the
             // host (and dropped here, as the native figures write into a byte counter).
             for chunk in [1_000usize, 10_000] {
-                let api = inst.ml_connector_datev_extf_extf().writer();
                 let start = Timer::start();
-                let writer = ok(api.call_start(&mut store, &header(), w::Encoding::Utf8Bom))
-                    .unwrap_or_else(|e| panic!("{e:?}"));
-                let mut streamed = 0u64;
-                for part in bookings.chunks(chunk) {
-                    let bytes = ok(api.call_push(&mut store, writer, part))
-                        .unwrap_or_else(|e| panic!("{e:?}"));
-                    streamed += bytes.len() as u64;
-                }
-                streamed += ok(api.call_finish(&mut store, writer)).len() as u64;
+                let streamed = streaming_write(&mut store, &inst, &bookings, chunk);
                 report(
                     &format!("wasmtime write (writer, pushes of {chunk})"),
                     n,

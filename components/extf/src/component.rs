@@ -467,7 +467,10 @@ impl w::GuestWriter for StreamWriter {
     }
 
     fn finish(this: w::Writer) -> Vec<u8> {
-        this.into_inner::<StreamWriter>().0.into_inner().finish_vec()
+        this.into_inner::<StreamWriter>()
+            .0
+            .into_inner()
+            .finish_vec()
     }
 }
 

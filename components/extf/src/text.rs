@@ -151,6 +151,75 @@ pub(crate) fn ascii_verdicts(charset: Charset) -> &'static [CharVerdict; 128] {
     }
 }
 
+const fn plain_table(charset: Charset) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = !matches!(ascii_verdict(charset, b as u8), CharVerdict::Forbidden);
+        b += 1;
+    }
+    t
+}
+
+static PLAIN_ANY: [bool; 256] = plain_table(Charset::Any);
+static PLAIN_WORD: [bool; 256] = plain_table(Charset::Word);
+static PLAIN_WORD_SPACE: [bool; 256] = plain_table(Charset::WordSpace);
+static PLAIN_DOCUMENT_NUMBER: [bool; 256] = plain_table(Charset::DocumentNumber);
+static PLAIN_UPPER: [bool; 256] = plain_table(Charset::Upper);
+static PLAIN_LABEL: [bool; 256] = plain_table(Charset::Label);
+static PLAIN_DIGITS: [bool; 256] = plain_table(Charset::Digits);
+
+/// The ASCII bytes [`check_text`] admits under `charset` (index = byte; non-ASCII: false).
+fn plain_bytes(charset: Charset) -> &'static [bool; 256] {
+    match charset {
+        Charset::Any => &PLAIN_ANY,
+        Charset::Word => &PLAIN_WORD,
+        Charset::WordSpace => &PLAIN_WORD_SPACE,
+        Charset::DocumentNumber => &PLAIN_DOCUMENT_NUMBER,
+        Charset::Upper => &PLAIN_UPPER,
+        Charset::Label => &PLAIN_LABEL,
+        Charset::Digits => &PLAIN_DIGITS,
+    }
+}
+
+/// True if every byte of `bytes` is ASCII that [`check_text`] admits under `charset` (so the
+/// text is NFC, one byte per character, and valid).
+fn all_plain(bytes: &[u8], charset: Charset) -> bool {
+    let table = match charset {
+        Charset::Any => {
+            // Any text: only controls and non-ASCII need a closer look, eight bytes at a time
+            // (a byte below 0x20, equal to 0x7F, or with the high bit set).
+            const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+            const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+            const SPACES: u64 = u64::from_ne_bytes([0x20; 8]);
+            const DELS: u64 = u64::from_ne_bytes([0x7f; 8]);
+            let mut chunks = bytes.chunks_exact(8);
+            for chunk in &mut chunks {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                let x = u64::from_ne_bytes(word);
+                let below_space = x.wrapping_sub(SPACES) & !x & HIGHS;
+                let d = x ^ DELS;
+                let del = d.wrapping_sub(ONES) & !d & HIGHS;
+                if below_space | del | (x & HIGHS) != 0 {
+                    return false;
+                }
+            }
+            return chunks
+                .remainder()
+                .iter()
+                .all(|&b| PLAIN_ANY[usize::from(b)]);
+        }
+        Charset::Word => &PLAIN_WORD,
+        Charset::WordSpace => &PLAIN_WORD_SPACE,
+        Charset::DocumentNumber => &PLAIN_DOCUMENT_NUMBER,
+        Charset::Upper => &PLAIN_UPPER,
+        Charset::Label => &PLAIN_LABEL,
+        Charset::Digits => &PLAIN_DIGITS,
+    };
+    bytes.iter().all(|&b| table[usize::from(b)])
+}
+
 /// True if `s` is pure ASCII, at most `max` bytes long and every byte is [`CharVerdict::Ok`]
 /// under `charset`: the common case, which then needs neither NFC nor a per-character walk.
 pub(crate) fn ascii_fits(s: &str, max: usize, charset: Charset) -> bool {
@@ -207,6 +276,10 @@ pub enum TextError {
 /// NFC-normalizes `raw`, then checks length and characters ([`CharVerdict::Doubtful`] ones are
 /// admitted: the validator only warns about them). Returns the normalized text.
 pub fn check_text(raw: &str, max: usize, charset: Charset) -> Result<Cow<'_, str>, TextError> {
+    // The usual value: short, ASCII, every byte admitted. One pass, no per-character rules.
+    if raw.len() <= max && all_plain(raw.as_bytes(), charset) {
+        return Ok(Cow::Borrowed(raw));
+    }
     if raw.is_ascii() {
         // ASCII is NFC and one byte per character: length and characters by table.
         if raw.len() > max {
@@ -250,24 +323,38 @@ pub fn check_text(raw: &str, max: usize, charset: Charset) -> Result<Cow<'_, str
     Ok(s)
 }
 
-/// The first code point whose NFC quick-check property is not "Yes" or whose canonical
-/// combining class is not 0 (U+0300 COMBINING GRAVE ACCENT; Unicode Standard Annex #15 §9 and
+/// [`check_text`] in one pass for the usual non-ASCII text (umlauts), or `None` if it holds
+/// a character at or above U+0300 and NFC must be computed first.
+///
+/// U+0300 (COMBINING GRAVE ACCENT) is the first code point whose NFC quick-check property is
+/// not "Yes" or whose canonical combining class is not 0 (Unicode Standard Annex #15 §9,
 /// DerivedNormalizationProps.txt): a text made only of characters below it (Latin-1 with the
-/// German umlauts and ß, Latin Extended-A/B) is NFC as it stands.
-const FIRST_NORMALIZING: char = '\u{300}';
-
-/// [`check_text`] in one pass for the usual non-ASCII text (umlauts): `None` if a character
-/// at or above [`FIRST_NORMALIZING`] means NFC must be computed first.
+/// German umlauts and ß, Latin Extended-A/B) is NFC as it stands. Works on the UTF-8 bytes:
+/// below U+0300 a character is one ASCII byte or a lead byte 0xC2-0xCB and one continuation
+/// byte (RFC 3629 §3), so no general decoding is needed.
 fn check_below_combining(raw: &str, max: usize, charset: Charset) -> Option<Result<(), TextError>> {
+    let bytes = raw.as_bytes();
+    let plain = plain_bytes(charset);
     let mut len = 0;
     let mut forbidden = None;
-    for c in raw.chars() {
-        if c >= FIRST_NORMALIZING {
-            return None;
-        }
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
         len += 1;
-        if forbidden.is_none() && check_char(charset, c) == CharVerdict::Forbidden {
-            forbidden = Some((len, c));
+        if b < 0x80 {
+            if forbidden.is_none() && !plain[usize::from(b)] {
+                forbidden = Some((len, char::from(b)));
+            }
+            i += 1;
+        } else if (0xC2..=0xCB).contains(&b) {
+            let next = bytes.get(i + 1).copied().unwrap_or(0x80);
+            let c = char::from_u32((u32::from(b & 0x1F) << 6) | u32::from(next & 0x3F))
+                .unwrap_or(char::REPLACEMENT_CHARACTER);
+            if forbidden.is_none() && check_char(charset, c) == CharVerdict::Forbidden {
+                forbidden = Some((len, c));
+            }
+            i += 2;
+        } else {
+            return None;
         }
     }
     Some(if len > max {
@@ -350,6 +437,43 @@ mod tests {
         assert_eq!(to_nfc("e\u{300}"), "\u{e8}");
     }
 
+    /// The eight-bytes-at-a-time test for `Any` and the tables agree with [`check_char`] for
+    /// every byte at every position of a word.
+    #[test]
+    fn plain_bytes_agree_with_check_char() {
+        let charsets = [
+            Charset::Any,
+            Charset::Word,
+            Charset::WordSpace,
+            Charset::DocumentNumber,
+            Charset::Upper,
+            Charset::Label,
+            Charset::Digits,
+        ];
+        for charset in charsets {
+            for b in 0u8..=255 {
+                let expected =
+                    b < 0x80 && check_char(charset, char::from(b)) != CharVerdict::Forbidden;
+                for len in [1, 7, 8, 9, 16, 17] {
+                    for at in 0..len {
+                        let mut bytes = vec![b'a'; len];
+                        if charset == Charset::Digits {
+                            bytes.fill(b'7');
+                        } else if charset == Charset::Upper {
+                            bytes.fill(b'Q');
+                        }
+                        bytes[at] = b;
+                        assert_eq!(
+                            all_plain(&bytes, charset),
+                            expected,
+                            "{charset:?} byte {b:#04x} at {at} of {len}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// The one-pass check and the general NFC path agree on every verdict.
     #[test]
     fn one_pass_check_agrees_with_the_nfc_path() {
@@ -383,6 +507,11 @@ mod tests {
             "Gebühr €",
             "ü_ü",
             "\u{a0}\u{ad}\u{85}",
+            "\u{2ff}\u{300}x",
+            "Ā\u{7d0}Ω€",
+            "ÄBC",
+            "12\u{b2}",
+            "x\u{9f}ÿ\u{c0}",
         ];
         let charsets = [
             Charset::Any,

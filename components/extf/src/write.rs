@@ -553,24 +553,62 @@ static DIGIT_PAIRS: [u8; 200] = {
     t
 };
 
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while n >= 100 {
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    match u32::try_from(n) {
+        Ok(n) => push_u32(out, n),
+        Err(_) => {
+            // Only amounts above 42,949,672.95 get here; one 64-bit division splits them.
+            push_u64(out, n / 1_000_000_000);
+            push_u32_padded(out, (n % 1_000_000_000) as u32, 9);
+        }
+    }
+}
+
+/// Decimal digits of `n` (1-10), by comparison rather than division.
+fn digit_count(n: u32) -> usize {
+    match n {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1_000..=9_999 => 4,
+        10_000..=99_999 => 5,
+        100_000..=999_999 => 6,
+        1_000_000..=9_999_999 => 7,
+        10_000_000..=99_999_999 => 8,
+        100_000_000..=999_999_999 => 9,
+        _ => 10,
+    }
+}
+
+// 32-bit on purpose: wasm has no 64-bit multiply-high, so LLVM keeps a 64-bit division by a
+// constant as `i64.div_u` (tens of cycles), while a 32-bit one becomes a multiply and a shift.
+fn push_u32(out: &mut Vec<u8>, n: u32) {
+    push_u32_padded(out, n, digit_count(n));
+}
+
+/// `n` in exactly `digits` digits (zero-padded; `digits` >= the digits of `n`, at most 10).
+fn push_u32_padded(out: &mut Vec<u8>, n: u32, digits: usize) {
+    // Digits left-aligned in a fixed buffer that is appended whole and then cut back: a
+    // fixed-size copy compiles to a few stores, a variable one to `memcpy` (in wasm a
+    // `memory.copy`, which wasmtime runs as a call into the host).
+    let mut buf = [b'0'; 10];
+    let mut i = digits.min(buf.len());
+    let mut n = n;
+    while n >= 100 && i >= 2 {
         let pair = (n % 100) as usize * 2;
         n /= 100;
         i -= 2;
         buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     }
-    if n >= 10 {
+    if n >= 10 && i >= 2 {
         let pair = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
+        buf[i - 2..i].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else if i >= 1 {
+        buf[i - 1] = b'0' + (n % 10) as u8;
     }
-    out.extend_from_slice(&buf[i..]);
+    let end = out.len() + digits.min(buf.len());
+    out.extend_from_slice(&buf);
+    out.truncate(end);
 }
 
 fn push_2(out: &mut Vec<u8>, n: u8) {
@@ -588,9 +626,18 @@ fn push_3(out: &mut Vec<u8>, n: u16) {
 
 /// Cents as `int,dd` with a decimal comma.
 fn push_cents(out: &mut Vec<u8>, cents: u64) {
-    push_u64(out, cents / 100);
-    out.push(b',');
-    push_2(out, (cents % 100) as u8);
+    match u32::try_from(cents) {
+        Ok(c) => {
+            push_u32(out, c / 100);
+            out.push(b',');
+            push_2(out, (c % 100) as u8);
+        }
+        Err(_) => {
+            push_u64(out, cents / 100);
+            out.push(b',');
+            push_2(out, (cents % 100) as u8);
+        }
+    }
 }
 
 fn push_yyyymmdd(out: &mut Vec<u8>, d: Date) {
@@ -688,10 +735,28 @@ mod tests {
         v.push(b' ');
         push_cents(&mut v, 999_999_999_999);
         assert_eq!(v, b"64083,00 0,01 9999999999,99");
-        for n in [0u64, 7, 10, 99, 100, 101, 4711, 65_535, 1_000_000, u64::MAX] {
+        let mut values = vec![
+            0u64,
+            7,
+            4711,
+            65_535,
+            4_294_967_295,
+            4_294_967_296,
+            u64::MAX,
+        ];
+        for k in 1..20 {
+            let p = 10u64.pow(k);
+            values.extend([p - 1, p, p + 1, p / 7 * 3 + 1]);
+        }
+        for n in values {
             v.clear();
             push_u64(&mut v, n);
             assert_eq!(v, n.to_string().as_bytes());
+            if n <= 999_999_999_999 {
+                v.clear();
+                push_cents(&mut v, n);
+                assert_eq!(v, format!("{},{:02}", n / 100, n % 100).as_bytes(), "{n}");
+            }
         }
     }
 
