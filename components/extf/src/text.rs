@@ -280,27 +280,6 @@ pub fn check_text(raw: &str, max: usize, charset: Charset) -> Result<Cow<'_, str
     if raw.len() <= max && all_plain(raw.as_bytes(), charset) {
         return Ok(Cow::Borrowed(raw));
     }
-    if raw.is_ascii() {
-        // ASCII is NFC and one byte per character: length and characters by table.
-        if raw.len() > max {
-            return Err(TextError::TooLong {
-                max,
-                actual: raw.len(),
-            });
-        }
-        let table = ascii_verdicts(charset);
-        if let Some(i) = raw
-            .bytes()
-            .position(|b| table[usize::from(b)] == CharVerdict::Forbidden)
-        {
-            return Err(TextError::ForbiddenChar {
-                ch: char::from(raw.as_bytes()[i]),
-                position: i + 1,
-                allowed: charset_description(charset),
-            });
-        }
-        return Ok(Cow::Borrowed(raw));
-    }
     if let Some(checked) = check_below_combining(raw, max, charset) {
         return checked.map(|()| Cow::Borrowed(raw));
     }

@@ -117,6 +117,11 @@ pub struct Writer<W: Write> {
     encoding: Encoding,
     festschreibung: u8,
     account_len: u8,
+    /// Accounts must be below this: 10^(Sachkontenlänge + 1) (at most 10^9, fits u32).
+    account_bound: u32,
+    /// Columns 15-125 of a row without extra columns, Festschreibung included, and CR LF:
+    /// such a row (the usual one) ends with one copy.
+    plain_tail: Vec<u8>,
     period_from: Date,
     period_to: Date,
     line: u32,
@@ -182,6 +187,9 @@ impl<W: Write> Writer<W> {
             encoding,
             festschreibung: if header.festschreibung { b'1' } else { b'0' },
             account_len: header.account_length.get(),
+            // Sachkontenlänge is 4-8: the bound is at most 10^9.
+            account_bound: 10u32.pow(u32::from(header.account_length.get()) + 1),
+            plain_tail: Vec::new(),
             period_from: header.period_from,
             period_to: header.period_to,
             line: FIRST_ROW_LINE,
@@ -190,6 +198,14 @@ impl<W: Write> Writer<W> {
             taken: 0,
             held_from_line: FIRST_ROW_LINE,
         };
+        let mut plain_tail = w.tail.run(15, FESTSCHREIBUNG).to_vec();
+        plain_tail.extend_from_slice(&[b';', w.festschreibung]);
+        plain_tail.extend_from_slice(
+            w.tail
+                .run(FESTSCHREIBUNG + 1, columns::COLUMN_COUNT as u8 + 1),
+        );
+        plain_tail.extend_from_slice(b"\r\n");
+        w.plain_tail = plain_tail;
         let line = render_header(header, encoding).map_err(|f| WriteError::Header(vec![*f]))?;
         if encoding == Encoding::Utf8Bom {
             w.buf.extend_from_slice(b"\xEF\xBB\xBF");
@@ -262,10 +278,8 @@ impl<W: Write> Writer<W> {
             ));
         }
         let max_digits = u32::from(self.account_len) + 1;
-        // Sachkontenlänge is 4-8, so the bound 10^(len+1) fits in u64.
-        let bound = 10u64.pow(max_digits);
         for (col, acct) in [(7u8, b.account.get()), (8, b.contra_account.get())] {
-            if u64::from(acct) >= bound {
+            if acct >= self.account_bound {
                 return Err(self.field_error(
                     col,
                     &acct.to_string(),
@@ -315,6 +329,7 @@ impl<W: Write> Writer<W> {
         let start = self.buf.len();
         let row = &mut self.buf;
         let tail = &self.tail;
+        let plain_tail = &self.plain_tail;
         let festschreibung = self.festschreibung;
         let result = (|| {
             push_cents(row, b.amount.get());
@@ -355,6 +370,10 @@ impl<W: Write> Writer<W> {
             }
             row.push(b';');
             push_text(row, b.text.as_str(), enc).map_err(|c| (14, c))?;
+            if b.extras.is_empty() {
+                row.extend_from_slice(plain_tail);
+                return Ok(());
+            }
             // Columns 15-125: runs of empty columns are slices of the precomputed tail.
             let mut next = 15u8;
             let mut fest_done = false;
