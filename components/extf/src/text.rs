@@ -193,10 +193,9 @@ fn all_plain(bytes: &[u8], charset: Charset) -> bool {
             const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
             const SPACES: u64 = u64::from_ne_bytes([0x20; 8]);
             const DELS: u64 = u64::from_ne_bytes([0x7f; 8]);
-            let mut chunks = bytes.chunks_exact(8);
-            for chunk in &mut chunks {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
+            // `as_chunks` yields `[u8; 8]` words: one fixed-size load each.
+            let (words, rest) = bytes.as_chunks::<8>();
+            for &word in words {
                 let x = u64::from_ne_bytes(word);
                 let below_space = x.wrapping_sub(SPACES) & !x & HIGHS;
                 let d = x ^ DELS;
@@ -205,10 +204,7 @@ fn all_plain(bytes: &[u8], charset: Charset) -> bool {
                     return false;
                 }
             }
-            return chunks
-                .remainder()
-                .iter()
-                .all(|&b| PLAIN_ANY[usize::from(b)]);
+            return rest.iter().all(|&b| PLAIN_ANY[usize::from(b)]);
         }
         Charset::Word => &PLAIN_WORD,
         Charset::WordSpace => &PLAIN_WORD_SPACE,

@@ -58,17 +58,14 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let mut x = a.chunks_exact(8);
-    let mut y = b.chunks_exact(8);
-    for (p, q) in (&mut x).zip(&mut y) {
-        let (mut u, mut v) = ([0u8; 8], [0u8; 8]);
-        u.copy_from_slice(p);
-        v.copy_from_slice(q);
+    let (x, x_rest) = a.as_chunks::<8>();
+    let (y, y_rest) = b.as_chunks::<8>();
+    for (&u, &v) in x.iter().zip(y) {
         if u64::from_ne_bytes(u) != u64::from_ne_bytes(v) {
             return false;
         }
     }
-    x.remainder() == y.remainder()
+    x_rest == y_rest
 }
 
 /// Bytes that end an unquoted field or need attention in it.

@@ -540,16 +540,14 @@ fn has_quote(bytes: &[u8]) -> bool {
     const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
+    let (words, rest) = bytes.as_chunks::<8>();
+    for &word in words {
         let x = u64::from_ne_bytes(word) ^ QUOTES;
         if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
             return true;
         }
     }
-    chunks.remainder().contains(&b'"')
+    rest.contains(&b'"')
 }
 
 /// Unquoted text known to be representable (column names).
