@@ -119,101 +119,87 @@ const fn ascii_verdict(charset: Charset, b: u8) -> CharVerdict {
     }
 }
 
-const fn ascii_table(charset: Charset) -> [CharVerdict; 128] {
-    let mut t = [CharVerdict::Forbidden; 128];
+/// The per-byte tables of one charset, built at compile time from [`ascii_verdict`].
+struct ByteTables {
+    /// The verdict of every ASCII byte (index = byte).
+    verdicts: [CharVerdict; 128],
+    /// Bytes [`check_text`] passes without a closer look: admitted ASCII (`Doubtful` included,
+    /// as there); every non-ASCII byte is `false`.
+    plain: [bool; 256],
+}
+
+const fn byte_tables(charset: Charset) -> ByteTables {
+    let mut t = ByteTables {
+        verdicts: [CharVerdict::Forbidden; 128],
+        plain: [false; 256],
+    };
     let mut b = 0;
     while b < 128 {
-        t[b] = ascii_verdict(charset, b as u8);
+        t.verdicts[b] = ascii_verdict(charset, b as u8);
+        t.plain[b] = !matches!(t.verdicts[b], CharVerdict::Forbidden);
         b += 1;
     }
     t
 }
 
-static ASCII_ANY: [CharVerdict; 128] = ascii_table(Charset::Any);
-static ASCII_WORD: [CharVerdict; 128] = ascii_table(Charset::Word);
-static ASCII_WORD_SPACE: [CharVerdict; 128] = ascii_table(Charset::WordSpace);
-static ASCII_DOCUMENT_NUMBER: [CharVerdict; 128] = ascii_table(Charset::DocumentNumber);
-static ASCII_UPPER: [CharVerdict; 128] = ascii_table(Charset::Upper);
-static ASCII_LABEL: [CharVerdict; 128] = ascii_table(Charset::Label);
-static ASCII_DIGITS: [CharVerdict; 128] = ascii_table(Charset::Digits);
+static TABLES: [ByteTables; 7] = [
+    byte_tables(Charset::Any),
+    byte_tables(Charset::Word),
+    byte_tables(Charset::WordSpace),
+    byte_tables(Charset::DocumentNumber),
+    byte_tables(Charset::Upper),
+    byte_tables(Charset::Label),
+    byte_tables(Charset::Digits),
+];
+
+fn tables(charset: Charset) -> &'static ByteTables {
+    &TABLES[match charset {
+        Charset::Any => 0,
+        Charset::Word => 1,
+        Charset::WordSpace => 2,
+        Charset::DocumentNumber => 3,
+        Charset::Upper => 4,
+        Charset::Label => 5,
+        Charset::Digits => 6,
+    }]
+}
 
 /// The verdict of every ASCII byte under `charset` (index = byte), so checking a pure-ASCII
 /// value is one table lookup per byte instead of the general per-character rules.
 pub(crate) fn ascii_verdicts(charset: Charset) -> &'static [CharVerdict; 128] {
-    match charset {
-        Charset::Any => &ASCII_ANY,
-        Charset::Word => &ASCII_WORD,
-        Charset::WordSpace => &ASCII_WORD_SPACE,
-        Charset::DocumentNumber => &ASCII_DOCUMENT_NUMBER,
-        Charset::Upper => &ASCII_UPPER,
-        Charset::Label => &ASCII_LABEL,
-        Charset::Digits => &ASCII_DIGITS,
-    }
+    &tables(charset).verdicts
 }
-
-const fn plain_table(charset: Charset) -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 128 {
-        t[b] = !matches!(ascii_verdict(charset, b as u8), CharVerdict::Forbidden);
-        b += 1;
-    }
-    t
-}
-
-static PLAIN_ANY: [bool; 256] = plain_table(Charset::Any);
-static PLAIN_WORD: [bool; 256] = plain_table(Charset::Word);
-static PLAIN_WORD_SPACE: [bool; 256] = plain_table(Charset::WordSpace);
-static PLAIN_DOCUMENT_NUMBER: [bool; 256] = plain_table(Charset::DocumentNumber);
-static PLAIN_UPPER: [bool; 256] = plain_table(Charset::Upper);
-static PLAIN_LABEL: [bool; 256] = plain_table(Charset::Label);
-static PLAIN_DIGITS: [bool; 256] = plain_table(Charset::Digits);
 
 /// The ASCII bytes [`check_text`] admits under `charset` (index = byte; non-ASCII: false).
 fn plain_bytes(charset: Charset) -> &'static [bool; 256] {
-    match charset {
-        Charset::Any => &PLAIN_ANY,
-        Charset::Word => &PLAIN_WORD,
-        Charset::WordSpace => &PLAIN_WORD_SPACE,
-        Charset::DocumentNumber => &PLAIN_DOCUMENT_NUMBER,
-        Charset::Upper => &PLAIN_UPPER,
-        Charset::Label => &PLAIN_LABEL,
-        Charset::Digits => &PLAIN_DIGITS,
-    }
+    &tables(charset).plain
 }
 
 /// True if every byte of `bytes` is ASCII that [`check_text`] admits under `charset` (so the
 /// text is NFC, one byte per character, and valid).
 fn all_plain(bytes: &[u8], charset: Charset) -> bool {
-    let table = match charset {
-        Charset::Any => {
-            // Any text: only controls and non-ASCII need a closer look, eight bytes at a time
-            // (a byte below 0x20, equal to 0x7F, or with the high bit set).
-            const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-            const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-            const SPACES: u64 = u64::from_ne_bytes([0x20; 8]);
-            const DELS: u64 = u64::from_ne_bytes([0x7f; 8]);
-            // `as_chunks` yields `[u8; 8]` words: one fixed-size load each.
-            let (words, rest) = bytes.as_chunks::<8>();
-            for &word in words {
-                let x = u64::from_ne_bytes(word);
-                let below_space = x.wrapping_sub(SPACES) & !x & HIGHS;
-                let d = x ^ DELS;
-                let del = d.wrapping_sub(ONES) & !d & HIGHS;
-                if below_space | del | (x & HIGHS) != 0 {
-                    return false;
-                }
+    let plain = plain_bytes(charset);
+    if charset == Charset::Any {
+        // Any text: only controls and non-ASCII need a closer look, eight bytes at a time
+        // (a byte below 0x20, equal to 0x7F, or with the high bit set).
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+        const SPACES: u64 = u64::from_ne_bytes([0x20; 8]);
+        const DELS: u64 = u64::from_ne_bytes([0x7f; 8]);
+        // `as_chunks` yields `[u8; 8]` words: one fixed-size load each.
+        let (words, rest) = bytes.as_chunks::<8>();
+        for &word in words {
+            let x = u64::from_ne_bytes(word);
+            let below_space = x.wrapping_sub(SPACES) & !x & HIGHS;
+            let d = x ^ DELS;
+            let del = d.wrapping_sub(ONES) & !d & HIGHS;
+            if below_space | del | (x & HIGHS) != 0 {
+                return false;
             }
-            return rest.iter().all(|&b| PLAIN_ANY[usize::from(b)]);
         }
-        Charset::Word => &PLAIN_WORD,
-        Charset::WordSpace => &PLAIN_WORD_SPACE,
-        Charset::DocumentNumber => &PLAIN_DOCUMENT_NUMBER,
-        Charset::Upper => &PLAIN_UPPER,
-        Charset::Label => &PLAIN_LABEL,
-        Charset::Digits => &PLAIN_DIGITS,
-    };
-    bytes.iter().all(|&b| table[usize::from(b)])
+        return rest.iter().all(|&b| plain[usize::from(b)]);
+    }
+    bytes.iter().all(|&b| plain[usize::from(b)])
 }
 
 /// True if `s` is pure ASCII, at most `max` bytes long and every byte is [`CharVerdict::Ok`]
