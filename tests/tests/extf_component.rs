@@ -225,8 +225,8 @@ fn the_streaming_writer_gives_the_same_file_in_pieces() {
         (w::Encoding::Utf8Bom, extf::Encoding::Utf8Bom),
         (w::Encoding::Windows1252, extf::Encoding::Windows1252),
     ] {
-        let expected = extf::write_to_vec(&common::header(), &native, nenc)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let expected =
+            extf::write_to_vec(&common::header(), &native, nenc).unwrap_or_else(|e| panic!("{e}"));
         // Uneven pieces, an empty push, and one booking at a time at the end.
         let w = writer
             .call_start(&mut i.store, &header(&common::header()), wenc)
