@@ -39,7 +39,7 @@
 //! | `seq:sched:<index>:<bucket>` | counter | producers | slots of one due-index bucket ([`crate::schedule`]) |
 //! | `sched:<index>:<bucket>:<slot>` | JSON [`crate::schedule::Entry`] | producers; deleted by the consumer | "item X is due at T" (indexes `datev-submit`, `datev-poll`, `outbox`, `hold-expiry` ([`crate::approval::EXPIRY_SCHEDULE`])) |
 //! | `cursor:sched:<index>` | JSON [`crate::schedule::Cursor`] | the index's consumer (under its lease) | how far the consumer got |
-//! | `lease:<name>:<window>` | counter | cron components | "one ticker per window" (`datev-poller`, `datev-refresh:<client>`, …) |
+//! | `lease:<name>:<window>` | counter | cron components | "one ticker per window" (`datev-poller`, `twilio-sender`, `datev-refresh:<client>`); the tick leases are deleted by the holder of the window a minute later ([`retire_lease`]) |
 //! | `settings:twilio` | JSON, credentials sealed (`flows::credentials`) | api (`PUT /settings/twilio`) | Twilio account, API key and secret, Verify service, sender; read by api and twilio-sender over the variables |
 //! | `settings:datev` | JSON, credentials sealed (`flows::credentials`) | api (`PUT /settings/datev`) | DATEV OAuth `client_id` and `client_secret`; read by api and datev-poller over the variables |
 //!
@@ -123,6 +123,29 @@ pub fn lease(name: &str, window: u64) -> String {
     format!("lease:{}:{window}", segment(name))
 }
 
+/// How long a tick lease key stays after its window: long enough that a tick instance
+/// arriving late (cold start, slow store) still finds its window taken instead of winning it a
+/// second time.
+pub const LEASE_RETENTION_MS: u64 = 60_000;
+
+/// Deletes the key of the tick lease `name` that lies [`LEASE_RETENTION_MS`] (at least two
+/// windows) behind `window`, so a ticker that holds each window in turn keeps a bounded number
+/// of lease keys instead of one more every few seconds (Spin's store has no expiry,
+/// `spin.md` §4). Windows whose successor that far ahead was never held (downtime) keep their
+/// key; that is bounded by the ticks missed.
+pub fn retire_lease(
+    store: &dyn KeyValue,
+    name: &str,
+    window: u64,
+    window_ms: u64,
+) -> Result<(), StoreError> {
+    let behind = LEASE_RETENTION_MS.div_ceil(window_ms.max(1)).max(2);
+    match window.checked_sub(behind) {
+        Some(old) => store.delete(&lease(name, old)),
+        None => Ok(()),
+    }
+}
+
 /// Escapes one variable key segment: bytes outside `[A-Za-z0-9._+-]` become `%XX` (so `:` and
 /// `%` can never appear unescaped, and the mapping is injective).
 pub fn segment(raw: &str) -> String {
@@ -185,6 +208,35 @@ mod tests {
     use super::*;
     use crate::memory::MemoryStore;
     use crate::time::Day;
+
+    #[test]
+    fn a_ticker_keeps_a_bounded_number_of_lease_keys() {
+        let store = MemoryStore::new();
+        // 5 s windows: keys stay for 12 windows (60 s), then the holder of the window 12
+        // ahead deletes them.
+        for window in 1_000..2_000 {
+            assert!(store.claim(&lease("datev-poller", window)).unwrap());
+            retire_lease(&store, "datev-poller", window, 5_000).unwrap();
+        }
+        let mut left = store.keys();
+        left.sort();
+        let expected: Vec<String> = (1_988..2_000)
+            .map(|w| lease("datev-poller", w))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(left, expected);
+        // A late instance of a retained window still loses it.
+        assert!(!store.claim(&lease("datev-poller", 1_990)).unwrap());
+        // Long windows keep at least two behind.
+        retire_lease(&store, "x", 1, 600_000).unwrap();
+        assert!(store.claim(&lease("x", 0)).unwrap());
+        retire_lease(&store, "x", 2, 600_000).unwrap();
+        assert!(
+            store.claim(&lease("x", 0)).unwrap(),
+            "deleted, so won again"
+        );
+    }
 
     #[test]
     fn layout() {

@@ -232,9 +232,12 @@ impl<'a> Poller<'a> {
     /// The lease key of the tick fired at `timestamp_s`: the timestamp rounded to the nearest
     /// tick window.
     pub fn lease_key(&self, timestamp_s: u64) -> String {
+        connector::keys::lease(NAME, self.lease_window(timestamp_s))
+    }
+
+    fn lease_window(&self, timestamp_s: u64) -> u64 {
         let tick = self.config.tick_ms.max(1);
-        let window = timestamp_s.saturating_mul(1000).saturating_add(tick / 2) / tick;
-        connector::keys::lease(NAME, window)
+        timestamp_s.saturating_mul(1000).saturating_add(tick / 2) / tick
     }
 
     /// Runs one tick (see the module docs).
@@ -244,6 +247,15 @@ impl<'a> Poller<'a> {
             return Ok(report);
         }
         report.lease = true;
+        // Best effort: a lease key left behind costs only space (keys::retire_lease).
+        if let Err(e) = connector::keys::retire_lease(
+            self.store(),
+            NAME,
+            self.lease_window(timestamp_s),
+            self.config.tick_ms,
+        ) {
+            eprintln!("{NAME}: old lease key not deleted ({e})");
+        }
         let started = self.now();
         // Releases first: a batch released by SMS is submitted in this same tick.
         let releases = Releases::new(self.store(), &self.config.releases, &self.config.schedule);

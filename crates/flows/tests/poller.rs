@@ -753,3 +753,18 @@ fn store_failures_abort_the_tick_and_nothing_is_claimed_as_done() {
     w.ticks(4);
     assert_eq!(w.batch(1)["state"], "succeeded");
 }
+
+#[test]
+fn the_poller_keeps_a_minute_of_lease_keys_however_long_it_runs() {
+    let w = World::new().ready();
+    // An hour of 5-second ticks.
+    w.ticks(720);
+    let leases: Vec<String> = w
+        .store
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("lease:datev-poller:"))
+        .collect();
+    // Twelve windows (60 s) are kept; everything older was deleted by a later holder.
+    assert_eq!(leases.len(), 12, "{leases:?}");
+}

@@ -205,6 +205,10 @@ impl<'a> Sender<'a> {
         if !store.claim(&keys::lease(SENDER, window))? {
             return Ok(TickReport::default());
         }
+        // Best effort: a lease key left behind costs only space (keys::retire_lease).
+        if let Err(e) = keys::retire_lease(store, SENDER, window, self.config.lease_ms) {
+            eprintln!("{SENDER}: old lease key not deleted ({e})");
+        }
         let mut run = Run {
             s: self,
             pacer: Pacer::new(
