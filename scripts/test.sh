@@ -35,6 +35,33 @@ fi
 step "format"
 cargo fmt --all --check
 
+# Two lanes share the 2 cores: the native lane (clippy on all targets, then the test build) runs in
+# the background in its own target dir, target/native, while this shell builds every component
+# for Wasm in target/ (where spin.toml's `source` paths point) and runs clippy on the wasm targets.
+# Cargo locks a whole target dir, hence the second one. Each lane alone leaves a core idle for long
+# stretches (the release builds link with LTO and one codegen unit; the native build ends in the
+# long serial chain cranelift -> wasmtime -> test host), so together they take far less time
+# than one after the other. The native lane's output is printed when it has finished.
+NATIVE_TARGET_DIR=$ROOT/target/native
+NATIVE_LOG=$ROOT/target/native-lane.log
+mkdir -p "$NATIVE_TARGET_DIR"
+step "native lane started in the background: clippy (native, all targets), then the test build"
+set -m # the lane gets its own process group, so that it can be stopped as a whole
+(
+  lane_start=$SECONDS
+  lane_step() { printf '\n==> [%s, %ss, native lane] %s\n' "$(date -u +%H:%M:%S)" "$((SECONDS - lane_start))" "$*"; }
+  export CARGO_TARGET_DIR=$NATIVE_TARGET_DIR
+  lane_step "clippy (native, all targets)"
+  cargo clippy --workspace --all-targets -- -D warnings
+  lane_step "test build (cargo test --workspace --no-run)"
+  cargo test --workspace --no-run
+  lane_step "native lane done"
+) >"$NATIVE_LOG" 2>&1 &
+native_lane=$!
+set +m
+# If this shell stops early (a failed step, Ctrl-C), stop the native lane's whole process group too.
+trap 'kill -- "-$native_lane" 2>/dev/null || true' EXIT
+
 step "build every component in release mode (the build commands of spin.toml, as 'spin build' runs them)"
 # tests/fixtures/*/spin.toml hold the test host's own probe components.
 manifests=(spin.toml tests/fixtures/*/spin.toml)
@@ -70,9 +97,6 @@ for m in ["spin.toml"] + sorted(glob.glob("tests/fixtures/*/spin.toml")):
             print(f"  {cid:<16} {size if size is not None else 'MISSING':>10} bytes  {os.path.relpath(p)}")
 PY
 
-step "clippy (native, all targets)"
-cargo clippy --workspace --all-targets -- -D warnings
-
 step "clippy (components on their wasm targets)"
 wasi_pkgs=() lib_pkgs=()
 for m in "${manifests[@]}"; do
@@ -84,8 +108,18 @@ done
 [ ${#wasi_pkgs[@]} -eq 0 ] || cargo clippy --release --target wasm32-wasip2 "${wasi_pkgs[@]}" -- -D warnings
 [ ${#lib_pkgs[@]} -eq 0 ] || cargo clippy --release --target wasm32-unknown-unknown "${lib_pkgs[@]}" -- -D warnings
 
+step "waiting for the native lane (clippy on all targets, test build)"
+native_status=0
+wait "$native_lane" || native_status=$?
+sed 's/^/    | /' "$NATIVE_LOG"
+if [ "$native_status" -ne 0 ]; then
+  echo "native lane failed (exit $native_status): see above" >&2
+  exit "$native_status"
+fi
+trap - EXIT
+
 step "tests (native logic + built components in the embedded Spin test host)"
-cargo test --workspace
+CARGO_TARGET_DIR=$NATIVE_TARGET_DIR cargo test --workspace
 
 # Extra suites contributed by components (Node/jco interop, fuzzing, schema checks): each
 # components/*/ci.sh is run from the repository root.

@@ -1,6 +1,6 @@
 //! The edge-case table `tests/data/vectors.json` (written by `tests/data/gen_vectors.py`), shared by
 //! the native test (`tests/vectors.rs`) and the component test in the `integration-tests` crate
-//! (`tests/tests/signature_component.rs`, via `#[path]`).
+//! (`tests/tests/host/signature_component.rs`, via `#[path]`).
 
 use serde::Deserialize;
 use signature::SignatureError;

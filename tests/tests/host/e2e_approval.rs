@@ -14,7 +14,7 @@
 //! wasm32-unknown-unknown -p extf -p signature && cargo xtask componentize extf && cargo xtask
 //! componentize signature`).
 
-mod datev_common;
+use crate::datev_common;
 
 use connector::audit::AuditEntry;
 use connector::{HttpClient, HttpError, HttpRequest, HttpResponse, Method};

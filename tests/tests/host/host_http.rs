@@ -1,6 +1,6 @@
 //! Test host: HTTP trigger routing, Spin's headers, composition, logs, traps.
 
-mod host_support;
+use crate::host_support;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! Build it first: `cargo build --release --target wasm32-unknown-unknown -p extf && cargo xtask
 //! componentize extf` (the build command in spin.toml).
 
-#[path = "../../components/extf/tests/common/mod.rs"]
+#[path = "../../../components/extf/tests/common/mod.rs"]
 mod common;
 
 use wasmtime::component::{Component, Linker};

@@ -1,7 +1,7 @@
 //! Test host: cron ticks (`handle-cron-event` of fermyon:spin-cron@2.0.0) and what a cron
 //! instance may reach (full URLs only: no chaining, no `self`).
 
-mod host_support;
+use crate::host_support;
 
 use connector::KeyValue;
 use host_support::{Recorder, probe_app};

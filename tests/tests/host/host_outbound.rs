@@ -1,7 +1,7 @@
 //! Test host: outbound HTTP — allowed_outbound_hosts, the outbound client, service chaining and
 //! `self` requests (spin.md §6).
 
-mod host_support;
+use crate::host_support;
 
 use connector::{HttpError, Method};
 use host_support::{Recorder, enc, get, probe_app, text};

@@ -206,7 +206,7 @@ fn oauth_extf_job_sms_verify_and_reply_through_the_component() {
     assert!(text(&unauthorized).contains("\"httpCode\":\"401\""));
 
     // EXTF import: 202 + Location, pending, then succeeded once simulated time has passed.
-    let file = include_bytes!("../../crates/sim/tests/data/EXTF_valid.csv").to_vec();
+    let file = include_bytes!("../../../crates/sim/tests/data/EXTF_valid.csv").to_vec();
     let resp = s.send(
         s.datev(
             Method::Post,

@@ -1,6 +1,6 @@
 //! Test host: component variables over application variables (spin.md §5).
 
-mod host_support;
+use crate::host_support;
 
 use connector::{HttpRequest, Method};
 use host_support::{get, probe_app, probe_manifest, text};

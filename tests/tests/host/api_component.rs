@@ -6,7 +6,7 @@
 //! -p api` and `cargo build --release --target wasm32-unknown-unknown -p extf && cargo xtask
 //! componentize extf`.
 
-mod datev_common;
+use crate::datev_common;
 
 use connector::{HttpRequest, KeyValue, Method};
 use datev_common::*;

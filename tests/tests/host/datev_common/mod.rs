@@ -1,5 +1,6 @@
-//! Shared by `api_component.rs` and `poller_component.rs`: the workspace app with the DATEV
-//! simulator as its outbound HTTP (real clock, instant jobs), and the browser side of connect.
+//! Shared by the DATEV-side modules (`api_component`, `poller_component`, `admin_component`,
+//! the `e2e_*`): the workspace app with the DATEV simulator as its outbound HTTP (real clock,
+//! instant jobs), and the browser side of connect.
 #![allow(dead_code)]
 
 use connector::{Clock, HttpClient, HttpError, HttpRequest, HttpResponse, Method};

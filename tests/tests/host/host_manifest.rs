@@ -1,7 +1,7 @@
 //! Test host: the real `spin.toml` is valid, broken manifests fail as Spin would, composition
 //! errors name the dependency, and `component_imports` reads a component's imports.
 
-mod host_support;
+use crate::host_support;
 
 use std::path::{Path, PathBuf};
 

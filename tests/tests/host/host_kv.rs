@@ -1,7 +1,7 @@
 //! Test host: the shared key-value store, access rules, `increment`, and CAS as Spin's SQLite
 //! and Redis backends implement it (spin.md §4.3).
 
-mod host_support;
+use crate::host_support;
 
 use connector::{HttpRequest, KeyValue, Method};
 use host_support::{get, probe_app, text};

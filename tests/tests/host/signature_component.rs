@@ -6,7 +6,7 @@
 //! Build it first: `cargo build --release --target wasm32-unknown-unknown -p signature && cargo
 //! xtask componentize signature` (the build command in spin.toml).
 
-#[path = "../../components/signature/tests/common/mod.rs"]
+#[path = "../../../components/signature/tests/common/mod.rs"]
 mod common;
 
 use signature::SignatureError;

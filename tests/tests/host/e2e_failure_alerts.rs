@@ -6,7 +6,7 @@
 //! twilio-sender` and the extf component (`cargo build --release --target wasm32-unknown-unknown
 //! -p extf && cargo xtask componentize extf`).
 
-mod datev_common;
+use crate::datev_common;
 
 use connector::Method;
 use datev_common::*;

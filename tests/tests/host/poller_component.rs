@@ -6,7 +6,7 @@
 //! extf component (`cargo build --release --target wasm32-unknown-unknown -p extf && cargo xtask
 //! componentize extf`).
 
-mod datev_common;
+use crate::datev_common;
 
 use connector::outbox::{Channel, OutboxItem, OutboxState};
 use connector::{KeyValue, Method};
